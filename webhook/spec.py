@@ -1,10 +1,23 @@
-"""The vocabulary shared by the core and its shells: ServiceAccounts, token specs and outcomes."""
+"""The vocabulary shared by the core and its shells: ServiceAccounts, token specs and injection plans."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+JsonPatchOp = dict[str, Any]
+
+MIN_EXPIRATION_SECONDS = 600
+MAX_EXPIRATION_SECONDS = 4294967296  # 2**32, the kube-apiserver's upper bound
+
+# kube-apiserver's strict env var name rule (the relaxed one is only GA from 1.34).
+ENV_NAME_RE = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+DNS1123_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+SERVICEACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+RESERVED_VOLUME_PREFIX = "kube-api-access-"
 
 
 @dataclass(frozen=True)
@@ -17,4 +30,77 @@ class ServiceAccountInfo:
     resource_version: str = ""
 
 
-JsonPatchOp = dict[str, Any]
+@dataclass(frozen=True)
+class TokenSpec:
+    """One projected token: where it lands in the pod and which env var names its file."""
+
+    name: str  # "token" for the default token, else the DNS-1123 label of a named token
+    audience: str
+    expiration_seconds: int
+    mount_path: str  # absolute directory, normalised (no trailing slash)
+    path: str  # file name inside mount_path, relative
+    env: str  # env var set to the token file's full path; "" = none
+    dialect: str = "generic"
+    volume_name: str = ""  # filled by the dialect: derived from mount_path, or fixed (EKS)
+    # The annotation or setting that chose mount_path, named in conflict messages.
+    mount_path_source: str = field(default="", compare=False)
+
+    @property
+    def file_path(self) -> str:
+        return f"{self.mount_path.rstrip('/')}/{self.path}"
+
+
+@dataclass(frozen=True)
+class EnvGroup:
+    """Env vars added together to a container unless it already sets any of `guard` (user values win)."""
+
+    vars: tuple[tuple[str, str], ...]
+    guard: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Injection:
+    """What one dialect wants in one pod: token volumes, per-container env and the containers it skips."""
+
+    dialect: str
+    tokens: tuple[TokenSpec, ...]
+    env: tuple[EnvGroup, ...] = ()
+    skip_containers: frozenset[str] = frozenset()
+    # EKS rule: a container that already sets a name from every one of these sets is left entirely alone.
+    hands_off_when_env: tuple[frozenset[str], ...] = ()
+    # EKS rule: an existing volume or mount of our volume name counts as ours, whatever it holds.
+    trust_existing_by_name: bool = False
+
+
+@dataclass(frozen=True)
+class DialectResult:
+    """A dialect's reading of a pod: an injection (or None), plus errors, warnings and why it was skipped."""
+
+    injection: Injection | None = None
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    skipped: str | None = None
+
+
+def volume_name_for(mount_path: str) -> str:
+    """Deterministic DNS-1123 volume name from a mount path: `ptw-<slug>-<hash8>`, never from the pod."""
+    digest = hashlib.sha256(mount_path.encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-z0-9]+", "-", mount_path.lower()).strip("-")
+    slug = slug[: 63 - len("ptw--") - len(digest)].strip("-")
+    return f"ptw-{slug}-{digest}" if slug else f"ptw-{digest}"
+
+
+def is_windows(pod: Mapping[str, Any], *, beta_selector: bool = True, os_field: bool = True) -> bool:
+    spec = pod.get("spec") or {}
+    selector = spec.get("nodeSelector") or {}
+    if selector.get("kubernetes.io/os") == "windows":
+        return True
+    if beta_selector and selector.get("beta.kubernetes.io/os") == "windows":
+        return True
+    os_spec = spec.get("os") or {}
+    return bool(os_field and isinstance(os_spec, Mapping) and os_spec.get("name") == "windows")
+
+
+def windows_path(path: str) -> str:
+    """/var/run/x/token -> C:\\var\\run\\x\\token (what a Windows container sees)."""
+    return "C:" + path.replace("/", "\\")

@@ -1,0 +1,296 @@
+"""The generic dialect: `P/<field>` and `P/<name>.<field>` annotations on the ServiceAccount, then the Pod.
+
+For one token and one field the Pod's value wins. Every invalid value is reported, not only the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from webhook.settings import CoreSettings
+from webhook.spec import (
+    DNS1123_LABEL_RE,
+    ENV_NAME_RE,
+    MAX_EXPIRATION_SECONDS,
+    MIN_EXPIRATION_SECONDS,
+    SERVICEACCOUNT_MOUNT_PATH,
+    DialectResult,
+    EnvGroup,
+    Injection,
+    ServiceAccountInfo,
+    TokenSpec,
+    is_windows,
+    volume_name_for,
+    windows_path,
+)
+
+NAME = "generic"
+DEFAULT_TOKEN = "token"
+FIELDS = ("audience", "expiration-seconds", "mount-path", "path", "env")
+POD_KEYS = ("inject", "skip-containers")
+
+
+class _Value:
+    """One annotation value and where it came from (for messages)."""
+
+    __slots__ = ("key", "value", "where")
+
+    def __init__(self, key: str, value: str, where: str) -> None:
+        self.key = key
+        self.value = value
+        self.where = where
+
+    def describe(self) -> str:
+        return f"{self.key}={self.value!r} on {self.where}"
+
+
+def default_env_name(token: str) -> str:
+    if token == DEFAULT_TOKEN:
+        return "TOKEN_FILE"
+    return token.upper().replace("-", "_") + "_TOKEN_FILE"
+
+
+def _annotation_key(prefix: str, token: str, field: str) -> str:
+    return f"{prefix}/{field}" if token == DEFAULT_TOKEN else f"{prefix}/{token}.{field}"
+
+
+def normalise_mount_path(value: str) -> tuple[str, str | None]:
+    """Return (normalised path, error reason or None)."""
+    if not value.startswith("/"):
+        return value, "is not an absolute path; start it with /"
+    parts = [p for p in value.split("/") if p and p != "."]
+    if ".." in parts:
+        return value, "contains '..'; give a plain absolute directory"
+    if not parts:
+        return value, "is the root directory; give a directory such as /var/run/secrets/tokens"
+    return "/" + "/".join(parts), None
+
+
+def path_error(value: str) -> str | None:
+    if not value:
+        return "is empty; give a file name such as oidc-token"
+    if value.startswith("/"):
+        return "must be relative to the mount path; drop the leading /"
+    if ".." in value.split("/") or value.startswith(".."):
+        return "must not contain '..'; give a plain file name"
+    return None
+
+
+def env_error(value: str) -> str | None:
+    if value in (".", "..") or value.startswith("..") or not ENV_NAME_RE.fullmatch(value):
+        return "is not a valid env var name ([-._a-zA-Z][-._a-zA-Z0-9]*); fix it or set it to '' to disable"
+    return None
+
+
+def _where_pod(pod: Mapping[str, Any]) -> str:
+    meta = pod.get("metadata") or {}
+    name = meta.get("name") or (meta.get("generateName") and f"{meta['generateName']}*")
+    return f"Pod {name}" if name else "the Pod"
+
+
+def _collect(
+    prefix: str,
+    sources: list[tuple[str, Mapping[str, Any]]],
+    errors: list[str],
+) -> tuple[dict[tuple[str, str], _Value], dict[str, _Value]]:
+    """Split annotations under the prefix into token fields and pod-level keys; later sources win."""
+    fields: dict[tuple[str, str], _Value] = {}
+    pod_keys: dict[str, _Value] = {}
+    start = prefix + "/"
+    for where, values in sources:
+        for key, raw in values.items():
+            if not isinstance(key, str) or not key.startswith(start):
+                continue
+            value = raw if isinstance(raw, str) else str(raw)
+            suffix = key[len(start) :]
+            item = _Value(key, value, where)
+            if suffix in POD_KEYS:
+                pod_keys[suffix] = item
+            elif suffix in FIELDS:
+                fields[(DEFAULT_TOKEN, suffix)] = item
+            elif "." in suffix:
+                token, _, field = suffix.partition(".")
+                if field not in FIELDS:
+                    errors.append(
+                        f"{key} on {where}: unknown field {field!r}; use one of {', '.join(FIELDS)}"
+                    )
+                elif token == DEFAULT_TOKEN:
+                    errors.append(
+                        f"{key} on {where}: 'token' is the default token's name; "
+                        f"write {prefix}/{field} instead"
+                    )
+                elif len(token) > 63 or not DNS1123_LABEL_RE.fullmatch(token):
+                    errors.append(
+                        f"{key} on {where}: token name {token!r} is not a DNS-1123 label "
+                        "(lower-case letters, digits, '-', at most 63); rename it"
+                    )
+                else:
+                    fields[(token, field)] = item
+            else:
+                known = ", ".join((*FIELDS, *POD_KEYS, "<name>.<field>"))
+                errors.append(f"{key} on {where}: unknown annotation under {start}; known: {known}")
+    return fields, pod_keys
+
+
+def resolve(
+    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
+) -> DialectResult:
+    """Read the generic annotations of a pod and its ServiceAccount into an Injection."""
+    prefix = settings.annotation_prefix
+    sources: list[tuple[str, Mapping[str, Any]]] = []
+    if serviceaccount is not None and serviceaccount.annotations:
+        sources.append(
+            (f"ServiceAccount {serviceaccount.namespace}/{serviceaccount.name}", serviceaccount.annotations)
+        )
+    pod_annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    if pod_annotations:
+        sources.append((_where_pod(pod), pod_annotations))
+
+    errors: list[str] = []
+    warnings: list[str] = []
+    fields, pod_keys = _collect(prefix, sources, errors)
+    if not fields and not pod_keys and not errors:
+        return DialectResult(skipped=f"no {prefix}/ annotations")
+
+    inject = pod_keys.get("inject")
+    if inject is not None:
+        flag = inject.value.strip().lower()
+        if flag == "false":
+            return DialectResult(skipped=f"opted out by {inject.key}=false")
+        if flag != "true":
+            errors.append(f'{inject.describe()}: must be "true" or "false"')
+
+    skip: frozenset[str] = frozenset()
+    if (item := pod_keys.get("skip-containers")) is not None:
+        skip = frozenset(n.strip() for n in item.value.split(",") if n.strip())
+
+    windows = is_windows(pod)
+    tokens: list[TokenSpec] = []
+    for token in dict.fromkeys(name for name, _ in fields):
+        spec = _token(token, fields, prefix, settings, errors)
+        if spec is not None:
+            tokens.append(spec)
+
+    _check_together(tokens, prefix, errors)
+    if skip:
+        known = {c.get("name") for c in _all_containers(pod)}
+        for name in sorted(skip - known):
+            warnings.append(f"{prefix}/skip-containers names {name!r}, which is not a container of this pod")
+    if errors:
+        return DialectResult(errors=tuple(errors), warnings=tuple(warnings))
+    if not tokens:
+        return DialectResult(skipped=f"no token enabled (no {prefix}/audience)", warnings=tuple(warnings))
+
+    env = tuple(
+        EnvGroup(((t.env, windows_path(t.file_path) if windows else t.file_path),), frozenset((t.env,)))
+        for t in tokens
+        if t.env
+    )
+    injection = Injection(dialect=NAME, tokens=tuple(tokens), env=env, skip_containers=skip)
+    return DialectResult(injection=injection, warnings=tuple(warnings))
+
+
+def _token(
+    token: str,
+    fields: Mapping[tuple[str, str], _Value],
+    prefix: str,
+    settings: CoreSettings,
+    errors: list[str],
+) -> TokenSpec | None:
+    """Build one token from its fields (defaults filled in); append every problem to errors."""
+    audience = fields.get((token, "audience"))
+    start = len(errors)
+    if audience is None:
+        given = ", ".join(v.key for (t, _), v in fields.items() if t == token)
+        errors.append(
+            f"{given}: token {token!r} has no audience; "
+            f"add {_annotation_key(prefix, token, 'audience')} or remove these annotations"
+        )
+    elif not audience.value.strip():
+        errors.append(f"{audience.describe()}: the audience is empty; set the audience the receiver expects")
+
+    expiration = settings.default_expiration_seconds
+    if (item := fields.get((token, "expiration-seconds"))) is not None:
+        text = item.value.strip()
+        if not text.isdigit():
+            errors.append(f'{item.describe()}: not a whole number of seconds; use e.g. "3600"')
+        else:
+            expiration = int(text)
+            if not MIN_EXPIRATION_SECONDS <= expiration <= MAX_EXPIRATION_SECONDS:
+                errors.append(
+                    f"{item.describe()}: out of range; use {MIN_EXPIRATION_SECONDS}..{MAX_EXPIRATION_SECONDS}"
+                )
+
+    mount_path = settings.default_mount_path
+    mount_key = f"{_annotation_key(prefix, token, 'mount-path')} (default --default-mount-path)"
+    if (item := fields.get((token, "mount-path"))) is not None:
+        mount_key = item.key
+        mount_path, reason = normalise_mount_path(item.value)
+        if reason:
+            errors.append(f"{item.describe()}: {reason}")
+        elif mount_path == SERVICEACCOUNT_MOUNT_PATH:
+            errors.append(
+                f"{item.describe()}: the kube-api-access volume is mounted there; choose another directory"
+            )
+    else:
+        mount_path, _ = normalise_mount_path(mount_path)
+
+    path = token
+    if (item := fields.get((token, "path"))) is not None:
+        path = item.value
+        if reason := path_error(path):
+            errors.append(f"{item.describe()}: {reason}")
+
+    env = default_env_name(token)
+    if (item := fields.get((token, "env"))) is not None:
+        env = item.value.strip()
+        if env and (reason := env_error(env)):
+            errors.append(f"{item.describe()}: {reason}")
+    elif reason := env_error(env):
+        errors.append(
+            f"token {token!r}: default env var {env!r} {reason.split(';')[0]}; "
+            f"set {_annotation_key(prefix, token, 'env')}"
+        )
+
+    if len(errors) > start or audience is None:
+        return None
+    return TokenSpec(
+        name=token,
+        audience=audience.value.strip(),
+        expiration_seconds=expiration,
+        mount_path=mount_path,
+        path=path,
+        env=env,
+        dialect=NAME,
+        volume_name=volume_name_for(mount_path),
+        mount_path_source=mount_key,
+    )
+
+
+def _check_together(tokens: list[TokenSpec], prefix: str, errors: list[str]) -> None:
+    """Two tokens may share a directory but not a file, and not an env var."""
+    files: dict[str, TokenSpec] = {}
+    envs: dict[str, TokenSpec] = {}
+    for t in tokens:
+        if (other := files.get(t.file_path)) is not None:
+            errors.append(
+                f"tokens {other.name!r} and {t.name!r} both write {t.file_path}; "
+                f"give one a different {_annotation_key(prefix, t.name, 'path')}"
+            )
+        files.setdefault(t.file_path, t)
+        if t.env and (other := envs.get(t.env)) is not None:
+            errors.append(
+                f"tokens {other.name!r} and {t.name!r} both set env var {t.env}; "
+                f"give one a different {_annotation_key(prefix, t.name, 'env')}"
+            )
+        if t.env:
+            envs.setdefault(t.env, t)
+
+
+def _all_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    spec = pod.get("spec") or {}
+    out: list[Mapping[str, Any]] = []
+    for key in ("initContainers", "containers"):
+        out.extend(c for c in spec.get(key) or () if isinstance(c, Mapping))
+    return out
