@@ -1,0 +1,149 @@
+"""A real `webhook serve` on 127.0.0.1, registered through the project's own MutatingWebhookConfiguration."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import signal
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controlplane import ControlPlane, Process, free_port, spawn, tail
+from ruamel.yaml import YAML
+
+from webhook.certs import write_bundle
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS_BASE = REPO / "manifests" / "base"
+WEBHOOK_BIN = Path(sys.executable).with_name("webhook")
+
+
+def load_manifest_configuration(plane: ControlPlane, base: Path = MANIFESTS_BASE) -> dict[str, Any]:
+    """The MutatingWebhookConfiguration exactly as `kubectl kustomize manifests/base` renders it."""
+    if not (base / "kustomization.yaml").is_file():
+        raise FileNotFoundError(f"{base}/kustomization.yaml missing: the manifests are not there yet")
+    rendered = plane.kubectl("kustomize", str(base)).stdout
+    configs = [
+        doc
+        for doc in YAML(typ="safe").load_all(rendered)
+        if isinstance(doc, dict) and doc.get("kind") == "MutatingWebhookConfiguration"
+    ]
+    if len(configs) != 1:
+        raise ValueError(f"expected one MutatingWebhookConfiguration in {base}, found {len(configs)}")
+    return configs[0]
+
+
+def point_at(config: dict[str, Any], url: str, ca_pem: bytes) -> dict[str, Any]:
+    """The same configuration with every webhook's clientConfig rewritten to a URL and our CA."""
+    config = copy.deepcopy(config)
+    bundle = base64.b64encode(ca_pem).decode()
+    for hook in config.get("webhooks", []):
+        hook["clientConfig"] = {"url": url, "caBundle": bundle}
+    config.get("metadata", {}).pop("annotations", None)  # cert-manager's CA injector is not here
+    return config
+
+
+@dataclass
+class WebhookServer:
+    """One `webhook serve` subprocess plus its registration in the control plane."""
+
+    plane: ControlPlane
+    workdir: Path
+    extra_args: Sequence[str] = ()
+    port: int = field(default_factory=free_port)
+    process: Process | None = None
+    manifest_config: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.certs = write_bundle(self.workdir / "certs", extra_dns=["localhost"], ip_addresses=["127.0.0.1"])
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def name(self) -> str:
+        return self.registration()["metadata"]["name"]
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "webhook.log"
+
+    def argv(self) -> list[str]:
+        return [
+            str(WEBHOOK_BIN),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--tls-cert",
+            str(self.certs.cert),
+            "--tls-key",
+            str(self.certs.key),
+            "--kubeconfig",
+            str(self.plane.admin_kubeconfig),
+            *self.extra_args,
+        ]
+
+    def start(self, timeout: float = 60) -> None:
+        if self.process and self.process.alive():
+            return
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = spawn("webhook", self.argv(), self.log, env=env)
+        deadline = time.monotonic() + timeout
+        context = ssl.create_default_context(cafile=str(self.certs.ca_cert))
+        while time.monotonic() < deadline:
+            if not self.process.alive():
+                raise RuntimeError(
+                    f"webhook serve exited with {self.process.popen.returncode}:\n{tail(self.log)}"
+                )
+            try:
+                with urllib.request.urlopen(self.url + "/readyz", context=context, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"webhook serve not ready after {timeout:.0f}s:\n{tail(self.log)}")
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        if self.process and self.process.alive():
+            self.process.popen.send_signal(signum)
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+    def alive(self) -> bool:
+        return bool(self.process and self.process.alive())
+
+    def registration(self, **overrides: Any) -> dict[str, Any]:
+        """The manifest's configuration pointed at this server; overrides apply to every webhook entry."""
+        if self.manifest_config is None:
+            self.manifest_config = load_manifest_configuration(self.plane)
+        config = point_at(self.manifest_config, self.url + "/mutate", self.certs.ca_cert.read_bytes())
+        for hook in config["webhooks"]:
+            hook.update(copy.deepcopy(overrides))
+        return config
+
+    def register(self, **overrides: Any) -> dict[str, Any]:
+        config = self.registration(**overrides)
+        self.plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(config))
+        return config
+
+    def unregister(self) -> None:
+        self.plane.kubectl("delete", "mutatingwebhookconfiguration", self.name, "--ignore-not-found")
+
+    def diagnostics(self, lines: int = 40) -> str:
+        return f"--- webhook serve ({self.log}), last {lines} lines ---\n{tail(self.log, lines)}"
