@@ -14,3 +14,6 @@ def main() -> None:
 
 
 # Each subcommand lives beside the code it drives; register it here (one line per command or group).
+from webhook.install import manifests_command  # noqa: E402
+
+main.add_command(manifests_command)
