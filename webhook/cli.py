@@ -17,3 +17,7 @@ def main() -> None:
 from webhook.install import manifests_command  # noqa: E402
 
 main.add_command(manifests_command)
+from webhook.serve import certs_group, serve_command  # noqa: E402
+
+main.add_command(serve_command)
+main.add_command(certs_group)

@@ -1,0 +1,180 @@
+"""`webhook serve` (the admission server) and `webhook certs generate` (a CA and serving certificate)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from webhook import logs
+from webhook.certs import DEFAULT_NAMESPACE, DEFAULT_SERVICE, ensure_self_signed, write_bundle
+from webhook.metrics import Metrics
+from webhook.options import CORE_OPTION_NAMES, core_settings_options, settings_from_options
+from webhook.server import CertReloader, ServerState, ServeSettings, bind_socket, create_app, uvicorn_server
+from webhook.serviceaccounts import ClusterCache, Source, StaticFileSource, annotation_prefixes, api_client
+
+log = logging.getLogger("webhook.serve")
+
+_PATH = click.Path(dir_okay=False, path_type=Path)
+
+
+def _hooks(metrics: Metrics) -> Any:
+    class Hooks:
+        def cache_miss(self) -> None:
+            metrics.cache_misses.inc()
+
+        def direct_lookup(self, result: str) -> None:
+            metrics.direct_lookups.labels(result).inc()
+
+        def relisted(self) -> None:
+            metrics.relists.inc()
+
+    return Hooks()
+
+
+def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
+    """The ServiceAccount source the settings ask for; a click error (one line) when it cannot be had."""
+    hooks = _hooks(metrics)
+    if settings.serviceaccounts is not None:
+        try:
+            return StaticFileSource(
+                settings.serviceaccounts, poll_interval=settings.serviceaccounts_reload_interval, hooks=hooks
+            )
+        except Exception as exc:  # InputError, OSError: the message names the file
+            raise click.ClickException(f"--serviceaccounts: {exc}".splitlines()[0]) from None
+    if settings.kubeconfig is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        raise click.UsageError(
+            "no ServiceAccount source: pass --serviceaccounts FILE, --kubeconfig FILE, or run in a cluster"
+        )
+    try:
+        api = api_client(settings.kubeconfig)
+    except Exception as exc:
+        raise click.ClickException(f"cannot configure the Kubernetes client: {exc}".splitlines()[0]) from None
+    prefixes = annotation_prefixes(settings.annotation_prefix, settings.dialects)
+    return ClusterCache(api, prefixes, hooks=hooks, lookup_timeout=settings.lookup_timeout)
+
+
+def build_tls(settings: ServeSettings, metrics: Metrics) -> CertReloader:
+    if settings.self_signed:
+        if settings.tls_cert or settings.tls_key:
+            raise click.UsageError("--self-signed and --tls-cert/--tls-key exclude each other")
+        try:
+            paths = ensure_self_signed(
+                settings.certs_dir, service=settings.service, namespace=settings.namespace
+            )
+        except OSError as exc:
+            raise click.ClickException(f"cannot write certificates to {settings.certs_dir}: {exc}") from None
+        cert, key = paths.cert, paths.key
+        log.info("self-signed certificates ready", extra={"ca": str(paths.ca_cert)})
+    elif settings.tls_cert and settings.tls_key:
+        cert, key = settings.tls_cert, settings.tls_key
+    else:
+        raise click.UsageError("TLS is required: pass --tls-cert and --tls-key, or --self-signed")
+    try:
+        return CertReloader(
+            cert, key, on_reload=lambda ok: metrics.cert_reloads.labels("ok" if ok else "error").inc()
+        )
+    except Exception as exc:
+        raise click.ClickException(f"cannot load the serving certificate {cert} / {key}: {exc}") from None
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Address to listen on [0.0.0.0].")
+@click.option("--port", type=int, default=None, help="HTTPS port; 0 picks a free one [8443].")
+@click.option(
+    "--tls-cert", type=_PATH, default=None, help="Serving certificate (PEM); reloaded when it changes."
+)
+@click.option("--tls-key", type=_PATH, default=None, help="Its private key (PEM).")
+@click.option(
+    "--self-signed", is_flag=True, default=None, help="Generate a CA and serving cert into --certs-dir."
+)
+@click.option("--certs-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="[certs/]")
+@click.option("--service", default=None, help=f"Service name for --self-signed SANs [{DEFAULT_SERVICE}].")
+@click.option("--namespace", default=None, help=f"Its namespace [{DEFAULT_NAMESPACE}].")
+@click.option(
+    "--serviceaccounts", type=_PATH, default=None, help="Offline: ServiceAccounts from this YAML file."
+)
+@click.option("--kubeconfig", type=_PATH, default=None, help="Watch ServiceAccounts via this kubeconfig.")
+@click.option(
+    "--excluded-namespaces", default=None, help="Comma-separated namespaces whose pods are never mutated."
+)
+@click.option("--keepalive-timeout", type=float, default=None, help="Idle keep-alive seconds, > 90 [120].")
+@click.option("--shutdown-delay", type=float, default=None, help="On SIGTERM, serve this long unready [5].")
+@click.option(
+    "--drain-timeout", type=float, default=None, help="Then wait at most this for in-flight reviews [20]."
+)
+@click.option(
+    "--lookup-timeout", type=float, default=None, help="Deadline of a direct ServiceAccount GET [2]."
+)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@core_settings_options
+def serve_command(**kwargs: Any) -> None:
+    """Serve the mutating admission webhook over HTTPS (POST /mutate, /healthz, /readyz, /metrics)."""
+    own = {k: v for k, v in kwargs.items() if k not in CORE_OPTION_NAMES}
+    settings = settings_from_options(ServeSettings, kwargs, **own)
+    serve(settings)
+
+
+def serve(settings: ServeSettings) -> None:
+    logs.configure(settings.log_level)
+    metrics = Metrics()
+    tls = build_tls(settings, metrics)
+    source = build_source(settings, metrics)
+    state = ServerState()
+    app = create_app(settings, source, metrics=metrics, tls=tls, state=state)
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+        ) from None
+    port = sock.getsockname()[1]
+    log.info(
+        "serving",
+        extra={
+            "url": f"https://{settings.host}:{port}/mutate",
+            "port": port,
+            "source": "file" if settings.serviceaccounts else "cluster",
+            "keepalive_timeout_s": settings.keepalive_timeout,
+        },
+    )
+    server = uvicorn_server(app, settings, tls, state)
+    server.run(sockets=[sock])
+    log.info("stopped")
+
+
+@click.group("certs")
+def certs_group() -> None:
+    """Certificates for the webhook's Service."""
+
+
+@certs_group.command("generate")
+@click.option("--service", default=DEFAULT_SERVICE, show_default=True, help="The webhook's Service name.")
+@click.option("--namespace", default=DEFAULT_NAMESPACE, show_default=True, help="The Service's namespace.")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory."
+)
+@click.option("--ip", "ips", multiple=True, help="Extra IP SAN (repeatable), e.g. 127.0.0.1.")
+@click.option("--dns", "dns", multiple=True, help="Extra DNS SAN (repeatable), e.g. localhost.")
+@click.option("--valid-days", type=click.IntRange(1, 3650), default=365, show_default=True)
+def certs_generate(
+    service: str, namespace: str, out: Path, ips: tuple[str, ...], dns: tuple[str, ...], valid_days: int
+) -> None:
+    """Write ca.crt, tls.crt and tls.key (EC P-256) for <service>.<namespace>.svc into --out."""
+    try:
+        paths = write_bundle(
+            out,
+            service=service,
+            namespace=namespace,
+            extra_dns=list(dns),
+            ip_addresses=list(ips),
+            valid_days=valid_days,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc).splitlines()[0]) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write to {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {paths.ca_cert}, {paths.cert}, {paths.key}")
