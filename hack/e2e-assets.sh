@@ -48,7 +48,8 @@ staging_version=v0.$k8s_minor.$k8s_patch
 [[ $ETCD_VERSION =~ ^v3\.6\.[0-9]+$ ]] || die "ETCD_VERSION=$ETCD_VERSION is not a v3.6.x release"
 
 assets=${E2E_ASSETS_DIR:-$cache_root/$K8S_VERSION}
-stamp_text="kubernetes=$K8S_VERSION etcd=$ETCD_VERSION"
+# Bump recipe when the build itself changes, so caches built the old way are rebuilt.
+stamp_text="kubernetes=$K8S_VERSION etcd=$ETCD_VERSION recipe=2"
 binaries=(kube-apiserver kube-controller-manager kubectl etcd)
 
 have_all() {
@@ -110,7 +111,8 @@ build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 kube_ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	kube_ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor"
-	kube_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+	# The module zip carries no git metadata: an empty gitCommit beats the "$Format:%H$" placeholder.
+	kube_ldflags+=" -X $pkg.gitCommit= -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
 done
 log "building kube-apiserver, kube-controller-manager, kubectl $K8S_VERSION (go build -p $JOBS; cold: tens of minutes)"
 (cd "$kube_mod" && "${build[@]}" -ldflags "$kube_ldflags" -o "$assets/" \

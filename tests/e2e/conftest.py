@@ -5,7 +5,7 @@ Outside CI, missing assets skip the e2e tests with one line; in CI (CI=true) the
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import secrets
 from collections.abc import Callable, Iterator
@@ -13,15 +13,8 @@ from pathlib import Path
 
 import pytest
 from controlplane import Assets, ControlPlane, find_assets, start_control_plane
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with a one-line reason on a developer's machine; fail loudly in CI (nothing may skip there)."""
-    if IN_CI:
-        pytest.fail(f"CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+from e2e_support import IN_CI, PREFIX, pod, serviceaccount, skip_or_fail, token_sources, wait_for
+from webhookserver import WebhookServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -89,11 +82,6 @@ def control_plane(e2e_assets: Assets, tmp_path_factory: pytest.TempPathFactory) 
         plane.stop()
 
 
-def need_controller_manager(plane: ControlPlane) -> None:
-    if not plane.has_controller_manager:
-        skip_or_fail("kube-controller-manager not in the e2e assets: workloads create no pods")
-
-
 def _namespace_name(node_name: str) -> str:
     base = re.sub(r"[^a-z0-9-]+", "-", node_name.lower().removeprefix("test_")).strip("-")[:40].strip("-")
     return f"e2e-{base}-{secrets.token_hex(3)}"
@@ -110,3 +98,65 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
         control_plane.kubectl("create", "serviceaccount", "default", "-n", name)
     yield name
     control_plane.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+PROBE_NAMESPACE = "e2e-probe"
+PROBE_AUDIENCE = "e2e-probe"
+
+
+def _mutation_visible(plane: ControlPlane) -> bool:
+    """Does a server-side dry-run pod in the probe namespace come back mutated?"""
+    manifest = json.dumps(pod("probe", "probe", init=False))
+    result = plane.kubectl(
+        "create",
+        "--dry-run=server",
+        "-n",
+        PROBE_NAMESPACE,
+        "-o",
+        "json",
+        "-f",
+        "-",
+        input=manifest,
+        check=False,
+    )
+    return result.returncode == 0 and PROBE_AUDIENCE in token_sources(json.loads(result.stdout))
+
+
+@pytest.fixture(scope="session")
+def webhook_server(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebhookServer]:
+    """One `webhook serve` for the session (generic + EKS dialects), registered from manifests/base."""
+    server = WebhookServer(
+        control_plane, tmp_path_factory.mktemp("webhook"), extra_args=("--dialects", "generic,eks")
+    )
+    try:
+        server.registration()
+    except (FileNotFoundError, ValueError) as exc:
+        skip_or_fail(str(exc))
+    control_plane.kubectl("create", "namespace", PROBE_NAMESPACE)
+    control_plane.kubectl(
+        "create",
+        "-n",
+        PROBE_NAMESPACE,
+        "-f",
+        "-",
+        input=json.dumps(serviceaccount("probe", {f"{PREFIX}/audience": PROBE_AUDIENCE})),
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.unregister()
+
+
+@pytest.fixture
+def webhook(webhook_server: WebhookServer, control_plane: ControlPlane) -> WebhookServer:
+    """The session's webhook, running and registered exactly as the manifests say (tests may change both)."""
+    changed = not webhook_server.alive() or webhook_server.applied != webhook_server.registration()
+    webhook_server.start()
+    if changed:
+        webhook_server.register()
+    wait_for("the webhook registration to take effect", lambda: _mutation_visible(control_plane), timeout=30)
+    return webhook_server

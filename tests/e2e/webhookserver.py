@@ -59,9 +59,12 @@ class WebhookServer:
     plane: ControlPlane
     workdir: Path
     extra_args: Sequence[str] = ()
+    # Settings shared with `webhook render` in the tests (env vars reach both shells the same way).
+    env: dict[str, str] = field(default_factory=lambda: {"WEBHOOK_DIALECTS": "generic,eks"})
     port: int = field(default_factory=free_port)
     process: Process | None = None
     manifest_config: dict[str, Any] | None = None
+    applied: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +102,7 @@ class WebhookServer:
     def start(self, timeout: float = 60) -> None:
         if self.process and self.process.alive():
             return
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.process = spawn("webhook", self.argv(), self.log, env=env)
         deadline = time.monotonic() + timeout
         context = ssl.create_default_context(cafile=str(self.certs.ca_cert))
@@ -140,10 +143,12 @@ class WebhookServer:
     def register(self, **overrides: Any) -> dict[str, Any]:
         config = self.registration(**overrides)
         self.plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(config))
+        self.applied = config
         return config
 
     def unregister(self) -> None:
         self.plane.kubectl("delete", "mutatingwebhookconfiguration", self.name, "--ignore-not-found")
+        self.applied = None
 
     def diagnostics(self, lines: int = 40) -> str:
         return f"--- webhook serve ({self.log}), last {lines} lines ---\n{tail(self.log, lines)}"
