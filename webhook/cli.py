@@ -21,3 +21,6 @@ from webhook.serve import certs_group, serve_command  # noqa: E402
 
 main.add_command(serve_command)
 main.add_command(certs_group)
+from webhook.render import render  # noqa: E402
+
+main.add_command(render)

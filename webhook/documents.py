@@ -1,0 +1,188 @@
+"""Reading Kubernetes manifests: multi-document YAML and JSON from files, directories and stdin.
+
+Every document keeps its exact source text (`raw`), so output can pass untouched documents through byte for
+byte, and its YAML node tree (with positions), so a changed document can be edited in place. Parsing uses
+libyaml through PyYAML (YAML 1.1, as kubectl reads manifests). Bad input raises InputError with file and line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from webhook.spec import ServiceAccountInfo
+
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+STDIN = "-"
+_SEPARATOR = re.compile(r"^---(?=[ \t\r]|$)", re.M)
+
+
+class InputError(Exception):
+    """Unreadable input: where (file, line) and why, in one line."""
+
+    def __init__(self, source: str, line: int, reason: str) -> None:
+        super().__init__(f"{source}:{line}: {reason}" if line else f"{source}: {reason}")
+        self.source = source
+        self.line = line
+        self.reason = reason
+
+
+@dataclass
+class Document:
+    source: str  # file path, or "<stdin>"
+    index: int  # position among the documents of its source, from 0
+    line: int  # 1-based line where `raw` starts
+    raw: str  # the exact text, separator line included; concatenating a source's raws gives it back
+    data: Any  # plain data (None for an empty document)
+    node: yaml.Node | None = None  # YAML node tree of `raw` (positions relative to raw); None for JSON
+    is_json: bool = False
+
+
+def read_sources(inputs: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """Yield (name, text) for each file, each manifest file under a directory (sorted), or stdin ("-")."""
+    for item in inputs:
+        if item == STDIN:
+            yield "<stdin>", _decode("<stdin>", sys.stdin.buffer.read())
+            continue
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+            for file in files:
+                yield str(file), _read(file)
+        else:
+            yield str(path), _read(path)
+
+
+def _read(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(str(path), 0, f"cannot read: {exc.strerror or exc}") from None
+    return _decode(str(path), data)
+
+
+def _decode(name: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(name, data.count(b"\n", 0, exc.start) + 1, "not UTF-8 text") from None
+
+
+def parse(source: str, text: str) -> list[Document]:
+    """Split one source into documents and parse each; JSON sources may hold several concatenated values."""
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        return _parse_json(source, text)
+    starts = [m.start() for m in _SEPARATOR.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    starts.append(len(text))
+    docs: list[Document] = []
+    line = 1
+    for index, (begin, end) in enumerate(itertools.pairwise(starts)):
+        raw = text[begin:end]
+        node, data = _parse_yaml(source, line, raw)
+        docs.append(Document(source, index, line, raw, data, node))
+        line += raw.count("\n")
+    return docs
+
+
+def _parse_yaml(source: str, line: int, raw: str) -> tuple[yaml.Node | None, Any]:
+    loader = _Loader(raw)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = line + mark.line if mark is not None else line
+        reason = " ".join(str(part) for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        raise InputError(source, where, f"invalid YAML: {reason}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(source, line, f"invalid YAML: {str(exc).splitlines()[0]}") from None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def _parse_json(source: str, text: str) -> list[Document]:
+    decoder = json.JSONDecoder()
+    docs: list[Document] = []
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        try:
+            data, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise InputError(source, exc.lineno, f"invalid JSON: {exc.msg}") from None
+        # Trailing whitespace stays with the document so the raws still add up to the source.
+        while end < len(text) and text[end].isspace():
+            end += 1
+        docs.append(
+            Document(source, len(docs), text.count("\n", 0, pos) + 1, text[pos:end], data, None, True)
+        )
+        pos = end
+    if docs and text[: len(text) - len(text.lstrip())]:
+        first = docs[0]
+        lead = text[: len(text) - len(text.lstrip())]
+        docs[0] = Document(first.source, 0, 1, lead + first.raw, first.data, None, True)
+    return docs
+
+
+def read_documents(inputs: Iterable[str]) -> list[Document]:
+    return [doc for name, text in read_sources(inputs) for doc in parse(name, text)]
+
+
+def objects(docs: Iterable[Document]) -> Iterator[Mapping[str, Any]]:
+    """Every Kubernetes object in the documents, `List` items included."""
+    for doc in docs:
+        yield from _flatten(doc.data)
+
+
+def _flatten(obj: Any) -> Iterator[Mapping[str, Any]]:
+    if not isinstance(obj, Mapping):
+        return
+    items = obj.get("items")
+    if isinstance(obj.get("kind"), str) and obj["kind"].endswith("List") and isinstance(items, list):
+        for item in items:
+            yield from _flatten(item)
+    else:
+        yield obj
+
+
+def serviceaccount_info(obj: Mapping[str, Any]) -> ServiceAccountInfo:
+    meta = obj.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    return ServiceAccountInfo(
+        namespace=str(meta.get("namespace") or "default"),
+        name=str(meta.get("name") or ""),
+        annotations={str(k): v if isinstance(v, str) else str(v) for k, v in annotations.items()},
+        resource_version=str(meta.get("resourceVersion") or ""),
+    )
+
+
+def serviceaccounts_in(docs: Iterable[Document]) -> dict[tuple[str, str], ServiceAccountInfo]:
+    """ServiceAccounts among the documents, keyed by (namespace, name); namespace defaults to default."""
+    found: dict[tuple[str, str], ServiceAccountInfo] = {}
+    for obj in objects(docs):
+        if obj.get("kind") == "ServiceAccount" and isinstance(obj.get("metadata"), Mapping):
+            info = serviceaccount_info(obj)
+            if info.name:
+                found[(info.namespace, info.name)] = info
+    return found
+
+
+def load_serviceaccounts(paths: Iterable[str | Path]) -> dict[tuple[str, str], ServiceAccountInfo]:
+    """ServiceAccounts from files or directories; raises InputError for unreadable input."""
+    return serviceaccounts_in(read_documents(str(p) for p in paths))

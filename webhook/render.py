@@ -1,0 +1,215 @@
+"""`webhook render`: the admission mutation, offline, over every pod template in a set of manifests.
+
+Exit codes: 0 done, 1 a workload would be denied (all reasons on stderr), 2 unreadable input or bad usage,
+3 with --fail-on-change when anything would be mutated.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from webhook.documents import Document, InputError, load_serviceaccounts, read_documents, serviceaccounts_in
+from webhook.mutate import mutate_pod, serviceaccount_name
+from webhook.options import core_settings_options, settings_from_options
+from webhook.settings import CoreSettings
+from webhook.spec import ServiceAccountInfo
+from webhook.workloads import pod_templates
+from webhook.yamledit import apply_ops, edit_document
+
+EXIT_DENIED = 1
+EXIT_INPUT = 2
+EXIT_CHANGED = 3
+
+
+@dataclass
+class RenderedDocument:
+    doc: Document
+    ops: list[dict[str, Any]] = field(default_factory=list)  # against the whole document
+    text: str = ""  # the document's new text (== doc.raw when unchanged)
+    kind: str = ""
+    namespace: str = ""
+    name: str = ""
+
+
+@dataclass
+class RenderReport:
+    documents: list[RenderedDocument]
+    errors: list[str]
+    warnings: list[str]
+    notes: list[str]
+    templates: int = 0
+    changed_templates: int = 0
+
+    @property
+    def changed(self) -> list[RenderedDocument]:
+        return [r for r in self.documents if r.ops]
+
+
+def render_documents(
+    docs: Iterable[Document],
+    serviceaccounts: Mapping[tuple[str, str], ServiceAccountInfo],
+    settings: CoreSettings,
+) -> RenderReport:
+    """Mutate every pod template; changed documents get new text. Pure apart from the documents' data."""
+    report = RenderReport([], [], [], [])
+    for doc in docs:
+        rendered = RenderedDocument(doc, text=doc.raw)
+        report.documents.append(rendered)
+        if isinstance(doc.data, Mapping):
+            meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), Mapping) else {}
+            rendered.kind = str(doc.data.get("kind") or "")
+            rendered.namespace = str(meta.get("namespace") or "")
+            rendered.name = str(meta.get("name") or "")
+        for template in pod_templates(doc.data):
+            report.templates += 1
+            where = f"{doc.source}:{doc.line}: {template.describe()}"
+            sa_name = serviceaccount_name(template.template)
+            serviceaccount = serviceaccounts.get((template.namespace, sa_name))
+            if serviceaccount is None:
+                report.notes.append(
+                    f"{where}: ServiceAccount {template.namespace}/{sa_name} is not in the input or "
+                    "--serviceaccounts; left unchanged"
+                )
+                continue
+            outcome = mutate_pod(template.template, serviceaccount, settings)
+            report.errors.extend(f"{where}: {error}" for error in outcome.errors)
+            report.warnings.extend(f"{where}: {warning}" for warning in outcome.warnings)
+            if outcome.patch:
+                report.changed_templates += 1
+                rendered.ops.extend({**op, "path": template.pointer + op["path"]} for op in outcome.patch)
+        if rendered.ops and not report.errors:
+            expected = apply_ops(doc.data, rendered.ops)
+            rendered.text = edit_document(doc, rendered.ops, expected)
+    return report
+
+
+def _yaml_stream(report: RenderReport) -> str:
+    out: list[str] = []
+    for rendered in report.documents:
+        text = rendered.text
+        if out and not text.startswith("---") and rendered.doc.data is not None:
+            if not out[-1].endswith("\n"):
+                out.append("\n")
+            out.append("---\n")
+        elif out and text and not out[-1].endswith("\n"):
+            out.append("\n")
+        out.append(text)
+    return "".join(out)
+
+
+def _json_output(report: RenderReport) -> str:
+    objects = [r.doc.data for r in report.documents if r.doc.data is not None]
+    value = objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects}
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _patch_output(report: RenderReport) -> str:
+    entries = [
+        {
+            "source": r.doc.source,
+            "document": r.doc.index,
+            "line": r.doc.line,
+            "kind": r.kind,
+            "namespace": r.namespace or "default",
+            "name": r.name,
+            "patch": r.ops,
+        }
+        for r in report.changed
+    ]
+    return json.dumps(entries, indent=2, ensure_ascii=False) + "\n"
+
+
+def _diff_output(report: RenderReport) -> str:
+    by_source: dict[str, list[RenderedDocument]] = {}
+    for rendered in report.documents:
+        by_source.setdefault(rendered.doc.source, []).append(rendered)
+    out: list[str] = []
+    for source, rendered in by_source.items():
+        if not any(r.ops for r in rendered):
+            continue
+        old = "".join(r.doc.raw for r in rendered).splitlines(keepends=True)
+        new = "".join(r.text for r in rendered).splitlines(keepends=True)
+        for line in difflib.unified_diff(old, new, f"a/{source}", f"b/{source}"):
+            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+OUTPUTS = {"yaml": _yaml_stream, "json": _json_output, "patch": _patch_output, "diff": _diff_output}
+
+
+@click.command("render")
+@click.argument("inputs", nargs=-1, metavar="[FILE|DIR|-]...")
+@click.option(
+    "--serviceaccounts",
+    "-s",
+    "serviceaccount_files",
+    multiple=True,
+    metavar="FILE",
+    help="ServiceAccounts to use (YAML/JSON, repeatable); they win over ServiceAccounts in the input.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(sorted(OUTPUTS)),
+    default="yaml",
+    show_default=True,
+    help="yaml: all documents, untouched ones byte for byte; json; patch: JSON Patch per changed "
+    "document; diff: unified diff.",
+)
+@click.option(
+    "--fail-on-change",
+    "--check",
+    "fail_on_change",
+    is_flag=True,
+    help="Exit 3 when any pod template would be mutated (CI drift check).",
+)
+@core_settings_options
+def render(
+    inputs: tuple[str, ...],
+    serviceaccount_files: tuple[str, ...],
+    output: str,
+    fail_on_change: bool,
+    **options: Any,
+) -> None:
+    """Apply the webhook's mutation to every pod template in FILEs, DIRs or stdin (-), offline.
+
+    Pod templates are found in Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
+    Job, CronJob, PodTemplate and List documents; ServiceAccounts come from the input and --serviceaccounts.
+    """
+    settings = settings_from_options(CoreSettings, options)
+    if not inputs:
+        if sys.stdin.isatty():
+            raise click.UsageError("give manifest files or directories, or - to read stdin")
+        inputs = ("-",)
+    try:
+        docs = read_documents(inputs)
+        serviceaccounts = serviceaccounts_in(docs)
+        serviceaccounts.update(load_serviceaccounts(serviceaccount_files))
+    except InputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INPUT)
+
+    report = render_documents(docs, serviceaccounts, settings)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if report.errors:
+        for error in report.errors:
+            click.echo(f"error: {error}", err=True)
+        click.echo(f"{len(report.errors)} error(s): these workloads would be denied", err=True)
+        sys.exit(EXIT_DENIED)
+    sys.stdout.write(OUTPUTS[output](report))
+    sys.stdout.flush()
+    if fail_on_change and report.changed_templates:
+        click.echo(
+            f"{report.changed_templates} of {report.templates} pod template(s) would be mutated", err=True
+        )
+        sys.exit(EXIT_CHANGED)
