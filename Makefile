@@ -39,3 +39,61 @@ bench: bench-render bench-serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+
+# --- Shipping: dependency lock, audit, image, kind (owner: manifests) --------------------------------
+# kind-* and image need a Docker engine plus kind and kubectl on PATH; see README "Installing into a cluster".
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= projected-token-webhook:$(VERSION)
+KIND_CLUSTER ?= projected-token-webhook
+OVERLAY ?= cert-manager
+CERT_MANAGER_VERSION ?= v1.16.2
+LOCK_ARGS ?=
+DECODE_JWT_CLAIMS := python3 -c 'import base64, json, sys; p = sys.stdin.read().strip().split(".")[1]; \
+	print(json.dumps(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))), indent=2))'
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --annotation-style line --quiet
+
+.PHONY: lock audit image kind-up kind-deploy kind-demo kind-down
+
+# Refresh with `make lock LOCK_ARGS=--upgrade`; without it, pins move only as pyproject.toml requires.
+lock: venv
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.lock
+	printf 'setuptools>=68\n' | $(BIN)/uv pip compile - $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements-build.lock
+
+audit: venv
+	$(BIN)/python -m pip install --quiet pip-audit
+	$(BIN)/pip-audit --strict --disable-pip --require-hashes -r requirements.lock -r requirements-build.lock
+
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+kind-up:
+	kind create cluster --name $(KIND_CLUSTER) --config hack/kind-config.yaml --wait 120s
+
+# cert-manager's own webhook may need a few seconds more than its rollout before it admits Issuers.
+kind-deploy: image
+	kind load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+ifeq ($(OVERLAY),static)
+	$(BIN)/webhook certs generate --service projected-token-webhook --namespace projected-token-webhook \
+		--out manifests/overlays/static/certs
+else
+	kubectl apply -f https://github.com/cert-manager/cert-manager/releases/download/$(CERT_MANAGER_VERSION)/cert-manager.yaml
+	kubectl -n cert-manager wait --for=condition=Available deployment --all --timeout=180s
+endif
+	for i in 1 2 3 4 5 6; do kubectl apply -k manifests/overlays/$(OVERLAY) && break; sleep 10; done
+	kubectl -n projected-token-webhook rollout status deployment/projected-token-webhook --timeout=180s
+
+kind-demo:
+	kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f -
+	kubectl -n demo create serviceaccount demo --dry-run=client -o yaml | kubectl apply -f -
+	kubectl -n demo annotate --overwrite serviceaccount demo projected-token.io/audience=demo-audience
+	kubectl -n demo delete pod demo --ignore-not-found --wait
+	kubectl -n demo run demo --image=busybox:1.36 --restart=Never \
+		--overrides='{"spec":{"serviceAccountName":"demo"}}' --command -- sleep 3600
+	kubectl -n demo wait --for=condition=Ready pod/demo --timeout=120s
+	kubectl -n demo get pod demo -o jsonpath='{range .spec.volumes[?(@.projected)]}{.name}: {.projected.sources}{"\n"}{end}'
+	kubectl -n demo exec demo -- printenv TOKEN_FILE
+	kubectl -n demo exec demo -- sh -c 'cat "$$TOKEN_FILE"' | $(DECODE_JWT_CLAIMS)
+
+kind-down:
+	kind delete cluster --name $(KIND_CLUSTER)

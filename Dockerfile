@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+# The webhook server image: `make image` (docker build -t projected-token-webhook:<version> .).
+# Both stages share one Python base, so the virtualenv built in the first runs unchanged in the second.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1
+WORKDIR /src
+# Dependencies exactly as locked (hashes checked, nothing resolved at build time), in their own layer.
+COPY requirements.lock requirements-build.lock ./
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-deps --require-hashes -r requirements.lock \
+    && python -m venv /opt/build \
+    && /opt/build/bin/pip install --no-deps --require-hashes -r requirements-build.lock
+# webhook/data/manifests links to manifests/base: both must be in the build context.
+COPY pyproject.toml README.md ./
+COPY manifests/base ./manifests/base
+COPY webhook ./webhook
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
+    && /opt/venv/bin/pip install --no-deps --no-index /tmp/wheels/*.whl \
+    && /opt/venv/bin/pip check \
+    && /opt/venv/bin/webhook manifests > /dev/null
+
+FROM ${PYTHON_IMAGE}
+ARG PYTHON_IMAGE
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="projected-token-webhook" \
+      org.opencontainers.image.description="Mutating admission webhook that injects audience-bound projected service-account tokens" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
+# Bytecode was compiled at install time; the root filesystem is read-only in the cluster.
+ENV PATH=/opt/venv/bin:${PATH} \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+COPY --from=build /opt/venv /opt/venv
+# A fixed non-root UID/GID (the manifests' runAsUser); no RUN here: nothing needs a shell at runtime.
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["webhook", "serve"]
