@@ -1,0 +1,159 @@
+"""Helpers of the server tests: reviews, pods, and a real uvicorn + TLS server on 127.0.0.1 in a thread."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from webhook.metrics import Metrics
+from webhook.server import CertReloader, ServerState, ServeSettings, bind_socket, create_app, uvicorn_server
+from webhook.serviceaccounts import StaticFileSource
+
+SERVICEACCOUNTS = """\
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: vault
+  namespace: default
+  annotations:
+    projected-token.io/audience: vault
+    projected-token.io/expiration-seconds: "7200"
+    projected-token.io/path: oidc-token
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: default
+  namespace: team-a
+  annotations:
+    projected-token.io/audience: team-a
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: plain
+  namespace: default
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: broken
+  namespace: default
+  annotations:
+    projected-token.io/audience: x
+    projected-token.io/expiration-seconds: "12"
+    projected-token.io/path: ../escape
+"""
+
+
+def pod(sa: str | None = "vault", namespace: str | None = None, **metadata: Any) -> dict[str, Any]:
+    """A pod as a Deployment's ReplicaSet sends it: generateName, no name, often no namespace."""
+    meta: dict[str, Any] = {"generateName": "app-7d9c-", **metadata}
+    if namespace:
+        meta["namespace"] = namespace
+    spec: dict[str, Any] = {"containers": [{"name": "app", "image": "registry.example/app:1"}]}
+    if sa is not None:
+        spec["serviceAccountName"] = sa
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def review(
+    obj: Any = None,
+    *,
+    namespace: str = "default",
+    operation: str = "CREATE",
+    kind: str = "Pod",
+    uid: str | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    resource = {"Pod": "pods", "Deployment": "deployments"}.get(kind, kind.lower() + "s")
+    group = "apps" if kind == "Deployment" else ""
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid or str(uuid.uuid4()),
+            "kind": {"group": group, "version": "v1", "kind": kind},
+            "resource": {"group": group, "version": "v1", "resource": resource},
+            "requestKind": {"group": group, "version": "v1", "kind": kind},
+            "requestResource": {"group": group, "version": "v1", "resource": resource},
+            "namespace": namespace,
+            "operation": operation,
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": copy.deepcopy(obj) if obj is not None else pod(),
+            "oldObject": None,
+            "dryRun": dry_run,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+        },
+    }
+
+
+@dataclass
+class RunningServer:
+    url: str
+    port: int
+    ca: Path
+    metrics: Metrics
+    state: ServerState
+    source: Any
+    tls: CertReloader
+    server: Any
+    thread: threading.Thread
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, verify=ssl_context(self.ca), timeout=10, **kwargs)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+def ssl_context(ca: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca))
+
+
+def start_server(cert: Path, key: Path, ca: Path, sa_file: Path, **overrides: Any) -> RunningServer:
+    """uvicorn + the app in a thread with its own (uvloop) event loop, as `webhook serve` runs them."""
+    settings = ServeSettings(
+        host="127.0.0.1",
+        port=0,
+        tls_cert=cert,
+        tls_key=key,
+        serviceaccounts=sa_file,
+        **overrides,
+    )
+    metrics = Metrics()
+    tls = CertReloader(cert, key)
+    source = StaticFileSource(sa_file, poll_interval=settings.serviceaccounts_reload_interval)
+    state = ServerState()
+    app = create_app(settings, source, metrics=metrics, tls=tls, state=state)
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = uvicorn_server(app, settings, tls, state)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    return RunningServer(f"https://127.0.0.1:{port}", port, ca, metrics, state, source, tls, server, thread)
+
+
+@contextlib.contextmanager
+def tls_socket(server: RunningServer, timeout: float = 5) -> Iterator[ssl.SSLSocket]:
+    """A raw TLS connection to the server, for byte-level HTTP."""
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    with ssl_context(server.ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        yield tls
