@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -47,7 +48,13 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60, inte
 
 
 def dump_all(docs: Iterable[dict[str, Any]]) -> str:
-    return "\n---\n".join(json.dumps(doc) for doc in docs)
+    """Multi-document YAML, as users write it."""
+    out = io.StringIO()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    yaml.dump_all(list(docs), out)
+    return out.getvalue()
 
 
 def load_all(text: str) -> list[dict[str, Any]]:
@@ -89,8 +96,10 @@ def pod(
 
 
 def deployment(name: str, serviceaccount_name: str, replicas: int = 1) -> dict[str, Any]:
-    template = pod(name, serviceaccount_name, init=False)
-    template["metadata"] = {"labels": {"app": name}}
+    template = {
+        "metadata": {"labels": {"app": name}},
+        "spec": pod(name, serviceaccount_name, init=False)["spec"],
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -153,17 +162,10 @@ def without_api_access(pod_spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def render(
-    *args: str, input: str | None = None, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run `webhook render` (the offline shell of the same core), with the server's settings in env."""
+def render(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `webhook render` (the offline shell of the same core)."""
     result = subprocess.run(
-        [str(WEBHOOK_BIN), "render", *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ, **(env or {})),
+        [str(WEBHOOK_BIN), "render", *args], input=input, capture_output=True, text=True, timeout=120
     )
     if check and result.returncode != 0:
         raise AssertionError(f"webhook render {' '.join(args)} exited {result.returncode}:\n{result.stderr}")

@@ -78,7 +78,7 @@ def test_argocd_pods_equal_render_output(
     manifest.write_text(dump_all(argocd_documents()))
     rendered = {
         (doc["kind"], doc["metadata"]["name"]): doc
-        for doc in load_all(render(str(manifest), "--output", "yaml", env=webhook.env).stdout)
+        for doc in load_all(render(str(manifest), "--output", "yaml", *webhook.settings_args).stdout)
     }
     control_plane.kubectl("apply", "-n", namespace, "-f", str(manifest))
 

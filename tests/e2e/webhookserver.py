@@ -59,8 +59,8 @@ class WebhookServer:
     plane: ControlPlane
     workdir: Path
     extra_args: Sequence[str] = ()
-    # Settings shared with `webhook render` in the tests (env vars reach both shells the same way).
-    env: dict[str, str] = field(default_factory=lambda: {"WEBHOOK_DIALECTS": "generic,eks"})
+    # Settings flags shared by `webhook serve` and `webhook render` in the tests.
+    settings_args: tuple[str, ...] = ("--dialects", "generic,eks")
     port: int = field(default_factory=free_port)
     process: Process | None = None
     manifest_config: dict[str, Any] | None = None
@@ -96,13 +96,14 @@ class WebhookServer:
             str(self.certs.key),
             "--kubeconfig",
             str(self.plane.admin_kubeconfig),
+            *self.settings_args,
             *self.extra_args,
         ]
 
     def start(self, timeout: float = 60) -> None:
         if self.process and self.process.alive():
             return
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.process = spawn("webhook", self.argv(), self.log, env=env)
         deadline = time.monotonic() + timeout
         context = ssl.create_default_context(cafile=str(self.certs.ca_cert))
