@@ -24,3 +24,7 @@ main.add_command(certs_group)
 from webhook.render import render  # noqa: E402
 
 main.add_command(render)
+from webhook.federation import commands as federation  # noqa: E402
+
+for _command in federation.COMMANDS:
+    main.add_command(_command)

@@ -1,0 +1,1 @@
+"""The trusting side: what makes a downstream cluster, ArgoCD, Vault or kubectl accept the injected tokens."""
