@@ -52,12 +52,12 @@ def _parse_bool(value: str) -> bool | None:
 def _expiration(value: str, where: str, current: int, errors: list[str], warnings: list[str]) -> int:
     """EKS: an unparsable value keeps the previous one; below 600 s is raised to 600 s."""
     if not _INT_RE.fullmatch(value):
-        warnings.append(f"{TOKEN_EXPIRATION}={value!r} on {where} is not an integer; using {current}")
+        warnings.append(f"{TOKEN_EXPIRATION} on the {where}: {value[:16]!r} is no integer; using {current}")
         return current
     seconds = max(int(value), MIN_EXPIRATION_SECONDS)
     if seconds > MAX_EXPIRATION_SECONDS:
         errors.append(
-            f"{TOKEN_EXPIRATION}={value!r} on {where}: above {MAX_EXPIRATION_SECONDS}, "
+            f"{TOKEN_EXPIRATION}={value!r} on the {where}: above {MAX_EXPIRATION_SECONDS}, "
             "which the kube-apiserver rejects; use at most 86400 (the EKS maximum)"
         )
     return seconds
@@ -84,7 +84,6 @@ def resolve(
     role = sa.get(ROLE_ARN) or ""
     if not role:
         return DialectResult(skipped=f"ServiceAccount has no {ROLE_ARN}")
-    where_sa = f"ServiceAccount {serviceaccount.namespace}/{serviceaccount.name}"
     errors: list[str] = []
     warnings: list[str] = []
 
@@ -93,15 +92,15 @@ def resolve(
     if (value := sa.get(REGIONAL_STS)) is not None:
         parsed = _parse_bool(value)
         if parsed is None:
-            warnings.append(f"{REGIONAL_STS}={value!r} on {where_sa} is not a boolean; ignored")
+            warnings.append(f"{REGIONAL_STS} on the ServiceAccount: {value[:16]!r} is not a boolean; ignored")
         else:
             regional = parsed
     expiration = settings.eks_token_expiration
     if (value := sa.get(TOKEN_EXPIRATION)) is not None:
-        expiration = _expiration(value, where_sa, expiration, errors, warnings)
+        expiration = _expiration(value, "ServiceAccount", expiration, errors, warnings)
     pod_annotations = (pod.get("metadata") or {}).get("annotations") or {}
     if (value := pod_annotations.get(TOKEN_EXPIRATION)) is not None:
-        expiration = _expiration(str(value), "the Pod", expiration, errors, warnings)
+        expiration = _expiration(str(value), "Pod", expiration, errors, warnings)
     if errors:
         return DialectResult(errors=tuple(errors), warnings=tuple(warnings))
 

@@ -176,7 +176,7 @@ def resolve(
     if skip:
         known = {c.get("name") for c in _all_containers(pod)}
         for name in sorted(skip - known):
-            warnings.append(f"{prefix}/skip-containers names {name!r}, which is not a container of this pod")
+            warnings.append(f"skip-containers: this pod has no container named {name!r}")
     if errors:
         return DialectResult(errors=tuple(errors), warnings=tuple(warnings))
     if not tokens:
