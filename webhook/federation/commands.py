@@ -317,8 +317,7 @@ def downstream_authn_config(
     webhook downstream authn-config ... --format oidc-flags   # legacy --oidc-issuer-url etc.
     webhook downstream authn-config ... --format gardener     # authentication.gardener.cloud OpenIDConnect
     """
-    for message in downstream.check_username_prefix(username_prefix):
-        note(message)
+    notes = downstream.check_username_prefix(username_prefix)
     if fmt == "oidc-flags":
         if discovery_url:
             raise InputError("--discovery-url has no --oidc-* flag; use --format v1")
@@ -331,6 +330,8 @@ def downstream_authn_config(
             ca_file=str(Path(ca_file).resolve()) if ca_file else None,
         )
         write_output("\n".join(flags) + "\n", out)
+        for message in notes:
+            note(message)
         return
     ca_pem = read_ca_bundle(ca_file) if ca_file else None
     if fmt == "gardener":
@@ -354,6 +355,8 @@ def downstream_authn_config(
             version=fmt,
         )
     write_output(dump_yaml([doc]), out)
+    for message in notes:
+        note(message)
 
 
 @downstream_group.command("rbac")

@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 
-class InputError(ValueError):
+class InputError(Exception):
     """Bad input from the user; the message is one line and names what is wrong."""
 
 

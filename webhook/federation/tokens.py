@@ -160,8 +160,9 @@ def load_jwks(source: str, ca_file: str | None) -> dict[str, Any]:
     """--jwks FILE or https URL."""
     if source.startswith(("https://", "http://")):
         return load_jwks_doc(fetch_json(source, ca_file, "--jwks"), source)
+    text = read_text(source, "--jwks file")
     try:
-        doc = json.loads(read_text(source, "--jwks file"))
+        doc = json.loads(text)
     except ValueError:
         raise InputError(f"--jwks file {source}: not JSON") from None
     return load_jwks_doc(doc, source)
