@@ -56,7 +56,7 @@ def _type_name(value: Any) -> str:
 def parse_review(body: bytes) -> AdmissionRequest:
     """Decode an AdmissionReview; raise ReviewError (400) naming the first thing that is wrong."""
     try:
-        review = json.loads(body)
+        review = json.loads(body, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ReviewError(f"body is not valid JSON: {exc}") from None
     if not isinstance(review, dict):
@@ -86,6 +86,10 @@ def parse_review(body: bytes) -> AdmissionRequest:
         dry_run=request.get("dryRun") is True,
         object=request.get("object"),
     )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python accepts NaN/Infinity; the apiserver never sends them
 
 
 def _str(value: Any) -> str:

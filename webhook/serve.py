@@ -57,7 +57,7 @@ def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
     return ClusterCache(api, prefixes, hooks=hooks, lookup_timeout=settings.lookup_timeout)
 
 
-def build_tls(settings: ServeSettings, metrics: Metrics) -> CertReloader:
+def build_tls(settings: ServeSettings) -> CertReloader:
     if settings.self_signed:
         if settings.tls_cert or settings.tls_key:
             raise click.UsageError("--self-signed and --tls-cert/--tls-key exclude each other")
@@ -74,9 +74,7 @@ def build_tls(settings: ServeSettings, metrics: Metrics) -> CertReloader:
     else:
         raise click.UsageError("TLS is required: pass --tls-cert and --tls-key, or --self-signed")
     try:
-        return CertReloader(
-            cert, key, on_reload=lambda ok: metrics.cert_reloads.labels("ok" if ok else "error").inc()
-        )
+        return CertReloader(cert, key)
     except Exception as exc:
         raise click.ClickException(f"cannot load the serving certificate {cert} / {key}: {exc}") from None
 
@@ -121,7 +119,7 @@ def serve_command(**kwargs: Any) -> None:
 def serve(settings: ServeSettings) -> None:
     logs.configure(settings.log_level)
     metrics = Metrics()
-    tls = build_tls(settings, metrics)
+    tls = build_tls(settings)
     source = build_source(settings, metrics)
     state = ServerState()
     app = create_app(settings, source, metrics=metrics, tls=tls, state=state)

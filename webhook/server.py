@@ -86,7 +86,7 @@ class CertReloader:
     def __init__(self, cert: Path, key: Path, on_reload: Callable[[bool], None] | None = None) -> None:
         self.cert_path = cert
         self.key_path = key
-        self._on_reload = on_reload
+        self.on_reload = on_reload
         signature = self._read()
         self._current, self.not_after = self._build(*signature)
         self._signature = signature
@@ -125,13 +125,13 @@ class CertReloader:
             log.warning(
                 "serving certificate not reloaded; keeping the current one", extra={"error": str(exc)}
             )
-            if self._on_reload:
-                self._on_reload(False)
+            if self.on_reload:
+                self.on_reload(False)
             return False
         self._current, self.not_after, self._signature = ctx, not_after, signature
         log.info("serving certificate reloaded", extra={"not_after": not_after.isoformat()})
-        if self._on_reload:
-            self._on_reload(True)
+        if self.on_reload:
+            self.on_reload(True)
         return True
 
     async def poll(self, interval: float) -> None:
@@ -296,6 +296,7 @@ def create_app(
     metrics.draining.set_function(lambda: 1.0 if state.draining else 0.0)
     if tls is not None:
         metrics.bind_cert_expiry(tls.seconds_left)
+        tls.on_reload = lambda ok: metrics.cert_reloads.labels("ok" if ok else "error").inc()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

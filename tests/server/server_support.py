@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -157,3 +161,66 @@ def tls_socket(server: RunningServer, timeout: float = 5) -> Iterator[ssl.SSLSoc
     raw = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
     with ssl_context(server.ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
         yield tls
+
+
+WEBHOOK_BIN = Path(sys.executable).with_name("webhook")
+
+
+@dataclass
+class ServeProcess:
+    """`webhook serve` as a subprocess (its own core, its own signals), logs in a file."""
+
+    popen: subprocess.Popen[bytes]
+    log: Path
+    port: int
+    ca: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, verify=ssl_context(self.ca), timeout=10, **kwargs)
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+        return lines
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+
+def start_serve_process(workdir: Path, *args: str, env: dict[str, str] | None = None) -> ServeProcess:
+    """Run `webhook serve --self-signed` on 127.0.0.1 with a free port; wait until /readyz says ok."""
+    log = workdir / "serve.log"
+    argv = [str(WEBHOOK_BIN), "serve", "--self-signed", "--certs-dir", str(workdir / "certs")]
+    argv += ["--host", "127.0.0.1", "--port", "0", *args]
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+    deadline = time.monotonic() + 30
+    port = 0
+    while not port:
+        if popen.poll() is not None or time.monotonic() > deadline:
+            popen.kill()
+            raise RuntimeError(f"webhook serve did not start:\n{log.read_text()[-2000:]}")
+        for line in log.read_text().splitlines():
+            if '"msg":"serving"' in line:
+                port = json.loads(line)["port"]
+        time.sleep(0.05)
+    process = ServeProcess(popen, log, port, workdir / "certs" / "ca.crt")
+    with process.client() as client:
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if client.get("/readyz").status_code == 200:
+                    return process
+            if time.monotonic() > deadline:
+                process.stop()
+                raise RuntimeError(f"webhook serve not ready:\n{log.read_text()[-2000:]}")
+            time.sleep(0.05)
