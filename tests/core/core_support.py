@@ -73,6 +73,10 @@ def check_pod_rules(obj: Mapping[str, Any]) -> None:
 
 def validate(obj: Mapping[str, Any]) -> None:
     """Validate against the real Kubernetes OpenAPI schema (strict: unknown fields fail) and pod rules."""
+    if obj.get("kind") == "List":  # no schema for List itself: validate what it holds
+        for item in obj["items"]:
+            validate(item)
+        return
     kubernetes_validate.validate(dict(obj), KUBE_VERSION, strict=True)
     if obj.get("kind") == "Pod":
         check_pod_rules(obj)
