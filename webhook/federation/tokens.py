@@ -116,7 +116,8 @@ def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
 def fetch_json(url: str, ca_file: str | None, what: str) -> Any:
     """GET a small JSON document over HTTPS, verifying the server with --ca-file (or the system CAs)."""
     check_https_url(url, what)
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    # No Accept header: the apiserver serves the JWKS as application/jwk-set+json and 406s a JSON-only Accept.
+    request = urllib.request.Request(url)
     try:
         with urllib.request.urlopen(
             request, timeout=FETCH_TIMEOUT, context=_ssl_context(ca_file)
