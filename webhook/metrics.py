@@ -73,6 +73,16 @@ class Metrics:
     def bind_cert_expiry(self, seconds_left: Callable[[], float]) -> None:
         self.cert_expiry.set_function(seconds_left)
 
+    # The ServiceAccount sources' hooks (webhook.serviceaccounts.Hooks).
+    def cache_miss(self) -> None:
+        self.cache_misses.inc()
+
+    def direct_lookup(self, result: str) -> None:
+        self.direct_lookups.labels(result).inc()
+
+    def relisted(self) -> None:
+        self.relists.inc()
+
     def record(self, outcome: str, dialects: tuple[str, ...], seconds: float) -> None:
         self.admissions.labels(outcome, "+".join(dialects) if dialects else "none").inc()
         self.latency.observe(seconds)

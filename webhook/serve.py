@@ -21,23 +21,9 @@ log = logging.getLogger("webhook.serve")
 _PATH = click.Path(dir_okay=False, path_type=Path)
 
 
-def _hooks(metrics: Metrics) -> Any:
-    class Hooks:
-        def cache_miss(self) -> None:
-            metrics.cache_misses.inc()
-
-        def direct_lookup(self, result: str) -> None:
-            metrics.direct_lookups.labels(result).inc()
-
-        def relisted(self) -> None:
-            metrics.relists.inc()
-
-    return Hooks()
-
-
 def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
     """The ServiceAccount source the settings ask for; a click error (one line) when it cannot be had."""
-    hooks = _hooks(metrics)
+    hooks = metrics
     if settings.serviceaccounts is not None:
         try:
             return StaticFileSource(

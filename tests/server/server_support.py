@@ -127,7 +127,15 @@ def ssl_context(ca: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca))
 
 
-def start_server(cert: Path, key: Path, ca: Path, sa_file: Path, **overrides: Any) -> RunningServer:
+def start_server(
+    cert: Path,
+    key: Path,
+    ca: Path,
+    sa_file: Path | None,
+    source: Any = None,
+    metrics: Metrics | None = None,
+    **overrides: Any,
+) -> RunningServer:
     """uvicorn + the app in a thread with its own (uvloop) event loop, as `webhook serve` runs them."""
     settings = ServeSettings(
         host="127.0.0.1",
@@ -137,9 +145,13 @@ def start_server(cert: Path, key: Path, ca: Path, sa_file: Path, **overrides: An
         serviceaccounts=sa_file,
         **overrides,
     )
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     tls = CertReloader(cert, key)
-    source = StaticFileSource(sa_file, poll_interval=settings.serviceaccounts_reload_interval)
+    if source is None:
+        assert sa_file is not None
+        source = StaticFileSource(
+            sa_file, poll_interval=settings.serviceaccounts_reload_interval, hooks=metrics
+        )
     state = ServerState()
     app = create_app(settings, source, metrics=metrics, tls=tls, state=state)
     sock = bind_socket("127.0.0.1", 0)
@@ -224,3 +236,29 @@ def start_serve_process(workdir: Path, *args: str, env: dict[str, str] | None = 
                 process.stop()
                 raise RuntimeError(f"webhook serve not ready:\n{log.read_text()[-2000:]}")
             time.sleep(0.05)
+
+
+def exchange(
+    tls: ssl.SSLSocket, method: str, path: str, body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 request on an open connection; returns status, headers (lower-case) and body."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    if body:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    tls.sendall(head.encode() + b"\r\n" + body)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        data += chunk
+    raw_head, _, rest = data.partition(b"\r\n\r\n")
+    lines = raw_head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = tls.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection mid-response")
+        rest += chunk
+    return int(lines[0].split()[1]), headers, rest
