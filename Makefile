@@ -71,7 +71,7 @@ kind-up:
 	kind create cluster --name $(KIND_CLUSTER) --config hack/kind-config.yaml --wait 120s
 
 # cert-manager's own webhook may need a few seconds more than its rollout before it admits Issuers.
-kind-deploy: image
+kind-deploy: image $(if $(filter static,$(OVERLAY)),venv)
 	kind load docker-image $(IMAGE) --name $(KIND_CLUSTER)
 ifeq ($(OVERLAY),static)
 	$(BIN)/webhook certs generate --service projected-token-webhook --namespace projected-token-webhook \
