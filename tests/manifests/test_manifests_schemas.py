@@ -11,12 +11,12 @@ from kubernetes_validate.utils import all_versions
 from manifests_support import CERT_MANAGER_GROUP, MANIFESTS, OVERLAYS, kubectl, kustomize
 
 
-# Every version the installed kubernetes-validate ships (1.25 .. 1.37 with 1.37.0): the install must be
-# valid on all of them, since nothing in it needs a newer API than policy/v1 and admissionregistration/v1.
 def _key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+# Every version the installed kubernetes-validate ships (1.25 .. 1.37 with 1.37.0): the install must be
+# valid on all of them, since nothing in it needs a newer API than policy/v1 and admissionregistration/v1.
 VERSIONS = sorted(set(all_versions()), key=_key)
 
 
