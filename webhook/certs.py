@@ -30,14 +30,21 @@ def paths_in(out_dir: Path) -> CertPaths:
 
 def service_dns_names(service: str, namespace: str) -> list[str]:
     """The names the kube-apiserver may dial for a Service-registered webhook."""
-    return [service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local"]
+    return [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    ]
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def generate_ca(common_name: str, valid_days: int = 3650) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def generate_ca(
+    common_name: str, valid_days: int = 3650
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = _now()
@@ -52,9 +59,15 @@ def generate_ca(common_name: str, valid_days: int = 3650) -> tuple[ec.EllipticCu
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -91,9 +104,15 @@ def generate_serving(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_encipherment=False, key_cert_sign=False, crl_sign=False,
-                content_commitment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_encipherment=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -180,5 +199,9 @@ def ensure_self_signed(
         except ValueError:
             pass  # unreadable: regenerate below
     return write_bundle(
-        out_dir, service=service, namespace=namespace, extra_dns=list(extra_dns), ip_addresses=list(ip_addresses)
+        out_dir,
+        service=service,
+        namespace=namespace,
+        extra_dns=list(extra_dns),
+        ip_addresses=list(ip_addresses),
     )
