@@ -327,3 +327,20 @@ def test_annotations_give_argocd_pods_the_federated_token(federation: Federation
         assert "/var/run/secrets/tokens" in {m["mountPath"] for m in container["volumeMounts"]}
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
         assert env["DOWNSTREAM_TOKEN_FILE"] == "/var/run/secrets/tokens/federated-token"
+
+
+def test_token_request_outputs_and_errors(federation: Federation) -> None:
+    up = federation.upstream
+    base = ["token", "request", "--audience", "vault", "--kubeconfig", str(up.admin_kubeconfig)]
+    credential = json.loads(
+        cli(*base, "--serviceaccount", f"{UPSTREAM_NS}/{SA}", "--output", "credential").stdout
+    )
+    claims = json.loads(cli("token", "inspect", "--json", credential["status"]["token"]).stdout)["claims"]
+    assert claims["aud"] == ["vault"] and claims["exp"] - claims["iat"] == 3600
+    assert credential["status"]["expirationTimestamp"].endswith("Z")
+
+    missing = cli(*base, "--serviceaccount", f"{UPSTREAM_NS}/nobody", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        f'Error: TokenRequest for {UPSTREAM_NS}/nobody failed: HTTP 404: serviceaccounts "nobody" not found'
+    )

@@ -45,7 +45,7 @@ def read_ca_bundle(path: str | Path) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def check_https_url(value: str, what: str, *, allow_path: bool = True) -> str:
+def check_https_url(value: str, what: str) -> str:
     """An https URL with a host and no query, fragment or user info (what OIDC issuers and servers need)."""
     if not value:
         raise InputError(f"{what} must not be empty")
@@ -64,8 +64,6 @@ def check_https_url(value: str, what: str, *, allow_path: bool = True) -> str:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         raise InputError(f"{what} {value!r} has an invalid port") from None
-    if not allow_path and parts.path not in ("", "/"):
-        raise InputError(f"{what} {value!r} must not have a path")
     return value
 
 

@@ -57,15 +57,15 @@ def exec_credential(token: str, *, where: str = "token") -> dict[str, Any]:
 
 
 def credential_from_file(path: str | Path, *, now: float | None = None) -> dict[str, Any]:
-    token = read_token_file(path)
-    credential = exec_credential(token, where=f"token file {path}")
-    _, claims = parse_unverified(token, f"token file {path}")
+    """The ExecCredential for a token file; an expired token is an error (downstream would say 401)."""
+    where = f"token file {path}"
+    credential = exec_credential(read_token_file(path), where=where)
+    expiry = credential["status"].get("expirationTimestamp")
     now = dt.datetime.now(dt.UTC).timestamp() if now is None else now
-    exp = claims.get("exp")
-    if exp is not None and exp <= now:
-        raise InputError(
-            f"token file {path}: token expired at {rfc3339(exp)} (kubelet refreshes it while the pod runs)"
-        )
+    if expiry is not None:
+        exp = dt.datetime.strptime(expiry, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+        if exp <= now:
+            raise InputError(f"{where}: token expired at {expiry} (kubelet refreshes it while the pod runs)")
     return credential
 
 

@@ -35,16 +35,18 @@ def algorithm(key: PublicKey) -> str:
         return "RS256"
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in EC_ALGORITHMS:
         return EC_ALGORITHMS[key.curve.name]
-    raise InputError(
-        f"unsupported key ({type(key).__name__}); kube-apiserver signs with RSA or EC P-256/384/521"
-    )
+    what = f"EC curve {key.curve.name}" if isinstance(key, ec.EllipticCurvePublicKey) else type(key).__name__
+    raise InputError(f"unsupported key ({what}); kube-apiserver signs with RSA or EC P-256/384/521")
 
 
 def _public(obj: Any, where: str) -> PublicKey:
     key = obj.public_key() if hasattr(obj, "public_key") else obj
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise InputError(f"{where}: unsupported key type {type(key).__name__} (RSA or EC only)")
-    algorithm(key)
+    try:
+        algorithm(key)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
     return key
 
 
