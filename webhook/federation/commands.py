@@ -293,7 +293,14 @@ def downstream_group() -> None:
 @click.option(
     "--ca-file", type=click.Path(dir_okay=False), help="CA of the issuer's/discovery's HTTPS server."
 )
-@click.option("--format", "fmt", type=click.Choice(downstream.FORMATS), default="v1", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(downstream.FORMATS),
+    default="v1",
+    show_default=True,
+    help="v1: Kubernetes 1.34+; v1beta1: 1.30-1.33; oidc-flags: legacy flags; gardener: OpenIDConnect.",
+)
 @click.option("--name", help="--format gardener: OpenIDConnect name (default from the prefix).")
 @out_option
 @friendly
