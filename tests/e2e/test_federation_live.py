@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -344,3 +345,69 @@ def test_token_request_outputs_and_errors(federation: Federation) -> None:
     assert missing.stderr.strip() == (
         f'Error: TokenRequest for {UPSTREAM_NS}/nobody failed: HTTP 404: serviceaccounts "nobody" not found'
     )
+
+
+def test_legacy_oidc_flags_are_accepted_by_a_real_apiserver(
+    federation: Federation, control_plane_factory: Callable[..., ControlPlane]
+) -> None:
+    """`--format oidc-flags` (seed 000's --oidc-* flags) on a third apiserver: same user, same RBAC."""
+    up = federation.upstream
+    flags = cli(
+        "downstream",
+        "authn-config",
+        "--issuer",
+        up.issuer,
+        "--audience",
+        AUDIENCE,
+        "--username-prefix",
+        PREFIX_USER,
+        "--ca-file",
+        str(up.ca_file),
+        "--format",
+        "oidc-flags",
+    ).stdout
+    legacy = control_plane_factory(
+        name="legacy", extra_apiserver_args=tuple(shlex.split(flags)), controller_manager=False
+    )
+    try:
+        rbac = cli(
+            "downstream",
+            "rbac",
+            "--username-prefix",
+            PREFIX_USER,
+            "--serviceaccount",
+            f"{UPSTREAM_NS}/{SA}",
+            "-n",
+            "demo",
+        ).stdout
+        legacy.kubectl("create", "namespace", "demo")
+        legacy.kubectl("apply", "-f", "-", input=rbac)
+        out = federation.workdir / "legacy.kubeconfig"
+        cli(
+            "kubeconfig",
+            "--server",
+            legacy.url,
+            "--ca-file",
+            str(legacy.ca_file),
+            "--token-file",
+            str(federation.token_file),
+            "-n",
+            "demo",
+            "--command",
+            str(WEBHOOK_BIN),
+            "--out",
+            str(out),
+        )
+        whoami = wait_for(
+            "the legacy OIDC authenticator",
+            lambda: (
+                (r := federation.kubectl_as_upstream_sa(out, "auth", "whoami", "-o", "json")).returncode == 0
+                and r
+            ),
+            timeout=60,
+            interval=1,
+        )
+        assert json.loads(whoami.stdout)["status"]["userInfo"]["username"] == USER
+        assert federation.kubectl_as_upstream_sa(out, "auth", "can-i", "list", "pods").stdout.strip() == "yes"
+    finally:
+        legacy.stop()
