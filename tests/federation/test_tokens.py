@@ -69,7 +69,7 @@ def test_inspect_expired_from_stdin_and_json(run, make_token) -> None:
 
 
 def test_inspect_reads_a_token_file_and_reports_no_expiry(run, tmp_path: Path, make_token) -> None:
-    path = tmp_path / "oidc-token"
+    path = tmp_path / "oidc.token.v1"  # dots in a file name do not make it a token
     path.write_text(make_token(exp=None))
     result = run("token", "inspect", str(path))
     assert result.exit_code == 0 and "Expiry: none (the token never expires)" in result.stdout

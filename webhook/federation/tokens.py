@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 
 from webhook.federation.common import InputError, check_https_url, read_text
-from webhook.federation.credential import parse_unverified, rfc3339
+from webhook.federation.credential import JWT_SHAPE, parse_unverified, rfc3339
 from webhook.spec import MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS
 
 # Asymmetric only: a JWKS never carries an HMAC secret, and `none` is never acceptable.
@@ -96,7 +96,7 @@ def read_token_argument(value: str, stdin_text: str | None = None) -> str:
         if not token:
             raise InputError("no token on stdin")
         return token
-    if value.count(".") != 2 and Path(value).exists():
+    if not JWT_SHAPE.fullmatch(value.strip()) and Path(value).exists():
         token = read_text(value, "token file").strip()
         if not token:
             raise InputError(f"token file {value}: is empty")
