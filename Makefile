@@ -37,6 +37,11 @@ e2e: venv e2e-assets
 
 bench: bench-render bench-serve
 
+# Server throughput/latency beside its ceiling (hey from Debian) and the cache's RSS; see docs/benchmarks.md.
+bench-serve: venv
+	command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
+	$(BIN)/python hack/bench_serve.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
 

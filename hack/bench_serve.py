@@ -1,0 +1,197 @@
+"""`make bench-serve`: the admission server under a real load generator, beside its own ceiling.
+
+- Server: `webhook serve` pinned to CPU 0 (`taskset -c 0`), TLS, info-level decision logs to a file,
+  ServiceAccounts from examples/serviceaccounts.yaml, WEBHOOK_BENCH_ENDPOINT=1 to expose /bench/fixed:
+  the same app, middleware, uvicorn, httptools, uvloop and TLS, reading the body and returning a fixed
+  AdmissionReview (the ceiling).
+- Load: `hey` pinned to CPU 1, HTTP/1.1 keep-alive over TLS, POSTing examples/admissionreview.json at fixed
+  rates (200, 500, 1,000/s), then unthrottled to find each endpoint's maximum.
+- Memory: a separate process feeds 100,000 ServiceAccounts through the cluster cache's own list-page code
+  and reports its RSS.
+
+Prints a markdown table (paste it into docs/benchmarks.md). Absolute figures drift from run to run on a
+shared machine; compare the two columns of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WEBHOOK = Path(sys.executable).with_name("webhook")
+REVIEW = REPO / "examples" / "admissionreview.json"
+SERVICEACCOUNTS = REPO / "examples" / "serviceaccounts.yaml"
+
+
+def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    sys.path.insert(0, str(REPO))
+    from webhook.certs import write_bundle
+
+    certs = write_bundle(workdir / "certs", ip_addresses=["127.0.0.1"], extra_dns=["localhost"])
+    log = workdir / "serve.log"
+    argv = ["taskset", "-c", "0", str(WEBHOOK), "serve", "--host", "127.0.0.1", "--port", "0"]
+    argv += [
+        "--tls-cert",
+        str(certs.cert),
+        "--tls-key",
+        str(certs.key),
+        "--serviceaccounts",
+        str(SERVICEACCOUNTS),
+    ]
+    env = {**os.environ, "WEBHOOK_BENCH_ENDPOINT": "1"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if '"msg":"serving"' in line:
+                time.sleep(1.0)
+                return proc, json.loads(line)["port"]
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"webhook serve did not start:\n{log.read_text()[-2000:]}")
+
+
+def hey(url: str, seconds: int, workers: int, rate: int | None) -> dict[str, float]:
+    argv = ["taskset", "-c", "1", "hey", "-z", f"{seconds}s", "-c", str(workers), "-m", "POST"]
+    argv += ["-T", "application/json", "-D", str(REVIEW)]
+    if rate:
+        argv += ["-q", f"{rate / workers:g}"]
+    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "90", "99"):
+        match = re.search(rf"{pct}%+ in ([\d.]+) secs", out)
+        result[f"p{pct}"] = float(match.group(1)) * 1000 if match else float("nan")
+    codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
+    result["ok"] = float(codes.get("200", 0))
+    result["failed"] = float(sum(int(n) for code, n in codes.items() if code != "200"))
+    errors = re.search(r"Error distribution:\n((?:\s+\[\d+\].*\n?)+)", out)
+    if errors:
+        result["failed"] += sum(int(n) for n in re.findall(r"\[(\d+)\]", errors.group(1)))
+    return result
+
+
+def write_pages(path: Path, count: int, page_size: int = 500) -> None:
+    """ServiceAccountList pages as the apiserver sends them, one JSON document per line; 10% annotated."""
+    with path.open("w") as out:
+        for start in range(0, count, page_size):
+            items = []
+            for i in range(start, min(start + page_size, count)):
+                meta: dict = {
+                    "name": f"sa-{i:06d}",
+                    "namespace": f"team-{i % 1000:04d}",
+                    "uid": f"2b6f0cc9-{i:08d}-4c1e-9f4e-0e4b7a9d1c2f",
+                    "resourceVersion": str(1000000 + i),
+                    "creationTimestamp": "2026-11-22T06:00:00Z",
+                    "labels": {"app.kubernetes.io/name": f"app-{i % 97}"},
+                }
+                if i % 10 == 0:
+                    meta["annotations"] = {
+                        "projected-token.io/audience": "vault",
+                        "projected-token.io/path": "oidc-token",
+                        "kubectl.kubernetes.io/last-applied-configuration": "x" * 400,
+                    }
+                items.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta})
+            page = {"kind": "ServiceAccountList", "metadata": {"resourceVersion": "2000000"}, "items": items}
+            out.write(json.dumps(page) + "\n")
+
+
+MEMORY_PROBE = """
+import gc, json, resource, sys
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+import webhook.server, webhook.serve  # the whole serving stack, as in `webhook serve`
+from kubernetes import client
+from webhook.serviceaccounts import ClusterCache, annotation_prefixes
+prefixes = annotation_prefixes("projected-token.io", ["generic", "eks"])
+cache = ClusterCache(client.ApiClient(client.Configuration()), prefixes)
+gc.collect()
+base = rss()
+store = {}
+with open(sys.argv[1], "rb") as pages:
+    for line in pages:  # what relist() does with each response body
+        cache.apply_page(store, json.loads(line))
+cache._store = store
+del line
+gc.collect()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"base": base, "after": rss(), "peak": peak, "count": len(cache)}))
+"""
+
+
+def memory(count: int, workdir: Path) -> dict[str, float]:
+    """RSS of a process holding `count` ServiceAccounts in the cluster cache, fed page by page."""
+    pages = workdir / "pages.jsonl"
+    write_pages(pages, count)
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(pages)], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=10)
+    parser.add_argument("--rates", default="200,500,1000")
+    parser.add_argument("--serviceaccounts", type=int, default=100_000)
+    args = parser.parse_args()
+    if not shutil.which("hey"):
+        raise SystemExit("hey not found: apt-get install -y hey (make bench-serve does it)")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port = start_server(Path(tmp))
+        try:
+            base = f"https://127.0.0.1:{port}"
+            hey(base + "/mutate", 2, args.workers, None)  # warm-up
+            for rate in [int(r) for r in args.rates.split(",")] + [None]:
+                mutate = hey(base + "/mutate?timeout=10s", args.seconds, args.workers, rate)
+                fixed = hey(base + "/bench/fixed", args.seconds, args.workers, rate)
+                rows.append((rate, mutate, fixed))
+                print(f"rate {rate or 'max'}: mutate {mutate} | fixed {fixed}", file=sys.stderr)
+            decisions = sum(
+                1 for line in (Path(tmp) / "serve.log").read_text().splitlines() if "admission" in line
+            )
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        mem = memory(args.serviceaccounts, Path(tmp))
+
+    print(
+        f"`make bench-serve` {time.strftime('%Y-%m-%d')}: hey, {args.workers} workers, {args.seconds} s/cell,"
+    )
+    print("HTTP/1.1 keep-alive, TLS 1.3, server on CPU 0, hey on CPU 1 (2 cores shared with other jobs).")
+    print(f"Decision log lines written during the run: {decisions}.\n")
+    print(
+        "| rate (req/s) | /mutate req/s | p50 ms | p90 ms | p99 ms | failed "
+        "| ceiling req/s | p50 ms | p99 ms | failed | mutate / ceiling |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for rate, m, f in rows:
+        print(
+            f"| {rate or 'max (unthrottled)'} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p90']:.2f} "
+            f"| {m['p99']:.2f} | {m['failed']:.0f} | {f['rps']:.0f} | {f['p50']:.2f} | {f['p99']:.2f} "
+            f"| {f['failed']:.0f} | {m['rps'] / f['rps']:.2f} |"
+        )
+    print(
+        f"\nCluster cache with {mem['count']:,} ServiceAccounts (10% annotated): RSS {mem['after']:.0f} MB "
+        f"(process with the serving stack imported, before filling: {mem['base']:.0f} MB; "
+        f"cache {mem['after'] - mem['base']:.0f} MB; peak {mem['peak']:.0f} MB)."
+    )
+
+
+if __name__ == "__main__":
+    main()
