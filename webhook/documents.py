@@ -1,8 +1,9 @@
 """Reading Kubernetes manifests: multi-document YAML and JSON from files, directories and stdin.
 
 Every document keeps its exact source text (`raw`), so output can pass untouched documents through byte for
-byte, and its YAML node tree (with positions), so a changed document can be edited in place. Parsing uses
-libyaml through PyYAML (YAML 1.1, as kubectl reads manifests). Bad input raises InputError with file and line.
+byte and edit changed ones in place. Documents load with yaml-rs (fast, Rust) unless they hold a plain scalar
+that YAML 1.1 reads differently (0644 octal modes, yes/no/on/off), which goes through PyYAML/libyaml: kubectl
+reads manifests as YAML 1.1. Bad input raises InputError with file and line.
 """
 
 from __future__ import annotations
@@ -20,10 +21,25 @@ import yaml
 
 from webhook.spec import ServiceAccountInfo
 
+try:
+    import yaml_rs
+except ImportError:  # pragma: no cover - a plain PyYAML install still works, only slower
+    yaml_rs = None
+
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
 _SEPARATOR = re.compile(r"^---(?=[ \t\r]|$)", re.M)
+# Plain scalars whose YAML 1.1 meaning (kubectl's) differs from YAML 1.2's, after ": " or "- ".
+# Two patterns with a literal first character: Python's re scans for those quickly.
+_YAML11_VALUE = (
+    r"[ \t]*(?:[-+]?0[0-7_]+|[-+]?0b[01_]+|(?i:y|n|yes|no|on|off)|\d+(?::[0-5]?\d)+|=)[ \t]*(?:#|$)"
+)
+_YAML11 = (re.compile(": " + _YAML11_VALUE, re.M), re.compile("- " + _YAML11_VALUE, re.M))
+
+
+def _needs_yaml11(raw: str) -> bool:
+    return any(pattern.search(raw) for pattern in _YAML11)
 
 
 class InputError(Exception):
@@ -43,7 +59,6 @@ class Document:
     line: int  # 1-based line where `raw` starts
     raw: str  # the exact text, separator line included; concatenating a source's raws gives it back
     data: Any  # plain data (None for an empty document)
-    node: yaml.Node | None = None  # YAML node tree of `raw` (positions relative to raw); None for JSON
     is_json: bool = False
 
 
@@ -90,17 +105,32 @@ def parse(source: str, text: str) -> list[Document]:
     line = 1
     for index, (begin, end) in enumerate(itertools.pairwise(starts)):
         raw = text[begin:end]
-        node, data = _parse_yaml(source, line, raw)
-        docs.append(Document(source, index, line, raw, data, node))
+        docs.append(Document(source, index, line, raw, load_yaml(raw, source, line)))
         line += raw.count("\n")
     return docs
 
 
-def _parse_yaml(source: str, line: int, raw: str) -> tuple[yaml.Node | None, Any]:
-    loader = _Loader(raw)
+def load_yaml(raw: str, source: str = "<text>", line: int = 1) -> Any:
+    """Load one YAML document (YAML 1.1 semantics where they matter); InputError on bad input."""
+    if yaml_rs is not None and not _needs_yaml11(raw):
+        try:
+            return yaml_rs.loads(raw, parse_datetime=False)
+        except Exception as exc:
+            # yaml-rs is stricter (duplicate keys); PyYAML names the problem when both refuse.
+            message = str(exc)
+    else:
+        message = ""
+    data = _load_pyyaml(raw, source, line)
+    if message:
+        where = re.search(r"line (\d+)", message)
+        reason = message.strip().splitlines()[-1].strip()
+        raise InputError(source, line + int(where.group(1)) - 1 if where else line, f"invalid YAML: {reason}")
+    return data
+
+
+def _load_pyyaml(raw: str, source: str, line: int) -> Any:
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        return yaml.load(raw, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = line + mark.line if mark is not None else line
@@ -108,9 +138,6 @@ def _parse_yaml(source: str, line: int, raw: str) -> tuple[yaml.Node | None, Any
         raise InputError(source, where, f"invalid YAML: {reason}") from None
     except yaml.YAMLError as exc:
         raise InputError(source, line, f"invalid YAML: {str(exc).splitlines()[0]}") from None
-    finally:
-        loader.dispose()
-    return node, data
 
 
 def _parse_json(source: str, text: str) -> list[Document]:
@@ -129,14 +156,12 @@ def _parse_json(source: str, text: str) -> list[Document]:
         # Trailing whitespace stays with the document so the raws still add up to the source.
         while end < len(text) and text[end].isspace():
             end += 1
-        docs.append(
-            Document(source, len(docs), text.count("\n", 0, pos) + 1, text[pos:end], data, None, True)
-        )
+        docs.append(Document(source, len(docs), text.count("\n", 0, pos) + 1, text[pos:end], data, True))
         pos = end
     if docs and text[: len(text) - len(text.lstrip())]:
         first = docs[0]
         lead = text[: len(text) - len(text.lstrip())]
-        docs[0] = Document(first.source, 0, 1, lead + first.raw, first.data, None, True)
+        docs[0] = Document(first.source, 0, 1, lead + first.raw, first.data, True)
     return docs
 
 

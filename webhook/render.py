@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 a workload would be denied (all reasons on stderr), 2 unre
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -69,18 +70,19 @@ def render_documents(
             rendered.name = str(meta.get("name") or "")
         for template in pod_templates(doc.data):
             report.templates += 1
-            where = f"{doc.source}:{doc.line}: {template.describe()}"
             sa_name = serviceaccount_name(template.template)
             serviceaccount = serviceaccounts.get((template.namespace, sa_name))
             if serviceaccount is None:
                 report.notes.append(
-                    f"{where}: ServiceAccount {template.namespace}/{sa_name} is not in the input or "
-                    "--serviceaccounts; left unchanged"
+                    f"{doc.source}:{doc.line}: {template.describe()}: ServiceAccount "
+                    f"{template.namespace}/{sa_name} is not in the input or --serviceaccounts; left unchanged"
                 )
                 continue
             outcome = mutate_pod(template.template, serviceaccount, settings)
-            report.errors.extend(f"{where}: {error}" for error in outcome.errors)
-            report.warnings.extend(f"{where}: {warning}" for warning in outcome.warnings)
+            if outcome.errors or outcome.warnings:
+                where = f"{doc.source}:{doc.line}: {template.describe()}"
+                report.errors.extend(f"{where}: {error}" for error in outcome.errors)
+                report.warnings.extend(f"{where}: {warning}" for warning in outcome.warnings)
             if outcome.patch:
                 report.changed_templates += 1
                 rendered.ops.extend({**op, "path": template.pointer + op["path"]} for op in outcome.patch)
@@ -183,6 +185,8 @@ def render(
     Pod templates are found in Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
     Job, CronJob, PodTemplate and List documents; ServiceAccounts come from the input and --serviceaccounts.
     """
+    # A short-lived process holding every document: the cyclic GC would rescan them all again and again.
+    gc.disable()
     settings = settings_from_options(CoreSettings, options)
     if not inputs:
         if sys.stdin.isatty():

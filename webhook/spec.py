@@ -6,6 +6,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 JsonPatchOp = dict[str, Any]
@@ -82,6 +83,7 @@ class DialectResult:
     skipped: str | None = None
 
 
+@lru_cache(maxsize=1024)
 def volume_name_for(mount_path: str) -> str:
     """Deterministic DNS-1123 volume name from a mount path: `ptw-<slug>-<hash8>`, never from the pod."""
     digest = hashlib.sha256(mount_path.encode()).hexdigest()[:8]

@@ -1,8 +1,9 @@
 """Apply JSON Patch `add` ops to YAML text in place, so a changed document keeps its comments and layout.
 
-The fast path splices new lines into the original text at the end of the mapping or sequence they extend,
-using the node positions libyaml reports; `edit_document` checks the result by parsing it again and falls
-back to a ruamel.yaml round trip (comments kept), then to a plain dump (comments lost) if that check fails.
+The fast path finds, by indentation, the block mapping or sequence an op extends and inserts new lines after
+its last line. `edit_document` checks the result by loading it again and comparing with the expected data; if
+the text is laid out in a way the fast path does not handle (flow style, null values, quoted keys ...) or the
+check fails, a ruamel.yaml round trip (comments kept, layout normalised) and then a plain dump take over.
 """
 
 from __future__ import annotations
@@ -10,47 +11,51 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-import yaml
-from ruamel.yaml import YAML
-
-from webhook.documents import Document, _Loader
+from webhook.documents import Document, InputError, load_yaml
 
 _PLAIN_RE = re.compile(r"[A-Za-z0-9_./@\\-][A-Za-z0-9_./:@\\ -]*")
+_KEY_RE = re.compile(r"([A-Za-z0-9_./-][^:#'\"{}\[\],]*?):(?:[ \t]|$)")
 
 
 class EditError(Exception):
-    """The text cannot be edited in place (flow style, null values, aliases ...)."""
+    """The text cannot be edited in place by the fast path."""
 
 
 def edit_document(doc: Document, ops: list[dict[str, Any]], expected: Any) -> str:
-    """New text for `doc` with `ops` applied; `expected` is the patched data the text must parse back to."""
+    """New text for `doc` with `ops` applied; `expected` is the patched data the text must load back to."""
     if doc.is_json:
         trailing = doc.raw[len(doc.raw.rstrip()) :] or "\n"
         lead = doc.raw[: len(doc.raw) - len(doc.raw.lstrip())]
         return lead + json.dumps(expected, indent=2, ensure_ascii=False) + trailing
-    if doc.node is not None:
-        try:
-            text = splice(doc.raw, doc.node, ops)
-        except EditError:
-            pass
-        else:
-            if _parses_to(text, expected):
-                return text
+    try:
+        text = splice(doc.raw, ops)
+    except EditError:
+        pass
+    else:
+        if _loads_to(text, expected):
+            return text
     try:
         text = roundtrip(doc.raw, ops)
     except Exception:  # any ruamel failure just means "use the plain dump"
         pass
     else:
-        if _parses_to(text, expected):
+        if _loads_to(text, expected):
             return text
+    import yaml
+
     head = "---\n" if doc.raw.startswith("---") else ""
-    return head + yaml.dump(
-        expected, Dumper=_dumper(), sort_keys=False, default_flow_style=False, width=1 << 16
-    )
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return head + yaml.dump(expected, Dumper=dumper, sort_keys=False, default_flow_style=False, width=1 << 16)
+
+
+def _loads_to(text: str, expected: Any) -> bool:
+    try:
+        return load_yaml(text) == expected
+    except InputError:
+        return False
 
 
 def apply_ops(obj: Any, ops: list[dict[str, Any]]) -> Any:
@@ -73,73 +78,168 @@ def apply_ops(obj: Any, ops: list[dict[str, Any]]) -> Any:
     return obj
 
 
-def _dumper() -> type:
-    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def _parses_to(text: str, expected: Any) -> bool:
-    try:
-        return yaml.load(text, Loader=_Loader) == expected
-    except yaml.YAMLError:
-        return False
-
-
-def _split_pointer(path: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def _split_pointer(path: str) -> tuple[str, ...]:
     if not path.startswith("/"):
         raise EditError(f"not a JSON pointer: {path!r}")
-    return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
+    return tuple(part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/"))
 
 
-def _child(node: yaml.Node, part: str) -> yaml.Node:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == part:
-                return value
-        raise EditError(f"no key {part!r}")
-    if isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-        return node.value[int(part)]
-    raise EditError(f"cannot step into {part!r}")
+class _Block:
+    """A block collection in the text: its kind, column (keys, or dashes) and first line.
+
+    `end` (one past its last line) is found only when needed: looking up keys stops at the first line
+    indented less than the block anyway.
+    """
+
+    __slots__ = ("column", "end", "first", "items", "kind")
+
+    def __init__(self, kind: str, column: int, first: int, end: int = -1) -> None:
+        self.kind = kind
+        self.column = column
+        self.first = first
+        self.end = end
+        self.items: list[int] | None = None  # first lines of a sequence's items
 
 
-def _resolve(root: yaml.Node, parts: list[str]) -> yaml.Node:
-    node = root
-    for part in parts:
-        node = _child(node, part)
-    return node
+class _Text:
+    def __init__(self, text: str) -> None:
+        self.lines = lines = text.split("\n")
+        stripped = [line.lstrip(" ") for line in lines]
+        self.indents = [len(a) - len(b) for a, b in zip(lines, stripped, strict=True)]
+        self.content = [s != "" and s[0] != "#" and s != "\r" for s in stripped]
+        self._resolved: dict[tuple[str, ...], _Block] = {}
 
+    def root(self) -> _Block:
+        for i, line in enumerate(self.lines):
+            if not self.content[i] or line.startswith("%") or line.rstrip() == "---":
+                continue
+            if line.startswith("---") or self.indents[i] != 0:
+                raise EditError("document does not start with a block mapping at column 0")
+            return _Block("map", 0, i, len(self.lines))
+        raise EditError("empty document")
 
-def _end(text: str, node: yaml.Node) -> int:
-    """Index just after the last line of a block collection's content (before trailing comments)."""
-    while True:
-        if isinstance(node, yaml.MappingNode) and not node.flow_style and node.value:
-            key, value = node.value[-1]
-            # `key:` with nothing after it: the empty scalar's position is unreliable, the key's is not.
-            empty = isinstance(value, yaml.ScalarNode) and value.value == "" and value.style is None
-            node = key if empty else value
-        elif isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
-            node = node.value[-1]
+    def end_of(self, block: _Block) -> int:
+        if block.end < 0:
+            column, lines, indents, content = block.column, self.lines, self.indents, self.content
+            block.end = len(lines)
+            for i in range(block.first + 1, len(lines)):
+                if not content[i]:
+                    continue
+                if indents[i] < column or (
+                    block.kind == "seq" and indents[i] == column and lines[i][column] != "-"
+                ):
+                    block.end = i
+                    break
+        return block.end
+
+    def key_line(self, block: _Block, key: str) -> tuple[int, int]:
+        """(line, column where the value starts) of `key` in a block mapping."""
+        col, lines, indents, content = block.column, self.lines, self.indents, self.content
+        for i in range(block.first, len(lines)):
+            if not content[i]:
+                continue
+            indent = indents[i]
+            if i != block.first:
+                if indent < col:
+                    break
+                if indent != col:
+                    continue
+            elif indent != col and lines[i][:col].lstrip(" -") != "":
+                continue
+            line = lines[i]
+            if line.startswith(key, col):
+                match = _KEY_RE.match(line, col)
+                if match and match.group(1).rstrip() == key:
+                    return i, match.end()
+        raise EditError(f"key {key!r} not found")
+
+    def value_block(self, parent: _Block, line: int, value_col: int) -> _Block:
+        """The block collection that is the value of the key on `line` (nothing else may follow the key)."""
+        rest = self.lines[line][value_col:].strip()
+        if rest and not rest.startswith("#"):
+            raise EditError("value on the key's line (scalar, flow or block scalar)")
+        start = line + 1
+        while start < len(self.lines) and not self.content[start]:
+            start += 1
+        if start >= len(self.lines):
+            raise EditError("empty value")
+        indent = self.indents[start]
+        text = self.lines[start][indent:]
+        if text.startswith("- ") or text.rstrip() == "-":
+            if indent < parent.column:
+                raise EditError("sequence less indented than its key")
+            return _Block("seq", indent, start)
+        if indent <= parent.column:
+            raise EditError("empty value")
+        return _Block("map", indent, start)
+
+    def item(self, seq: _Block, index: int) -> _Block:
+        """The block mapping that is item `index` of a block sequence."""
+        if seq.items is None:
+            column, lines, indents, content = seq.column, self.lines, self.indents, self.content
+            seq.items = [
+                i
+                for i in range(seq.first, self.end_of(seq))
+                if content[i] and indents[i] == column and lines[i][column] == "-"
+            ]
+        starts = seq.items
+        if index >= len(starts):
+            raise EditError("no such item")
+        first = starts[index]
+        end = starts[index + 1] if index + 1 < len(starts) else self.end_of(seq)
+        line = self.lines[first]
+        after = line[seq.column + 1 :]
+        col = seq.column + 1 + len(after) - len(after.lstrip(" "))
+        if not after.strip() or after.lstrip().startswith("#"):
+            inner = first + 1
+            while inner < end and not self.content[inner]:
+                inner += 1
+            if inner >= end:
+                raise EditError("empty item")
+            return _Block("map", self.indents[inner], inner, end)
+        if not _KEY_RE.match(line, col):
+            raise EditError("item is not a block mapping")
+        return _Block("map", col, first, end)
+
+    def resolve(self, parts: tuple[str, ...]) -> _Block:
+        block = self._resolved.get(parts)
+        if block is not None:
+            return block
+        if not parts:
+            block = self.root()
         else:
-            break
-    mark = node.end_mark
-    if mark.column == 0:
-        return mark.index
-    newline = text.find("\n", mark.index)
-    return len(text) if newline < 0 else newline + 1
+            parent, part = self.resolve(parts[:-1]), parts[-1]
+            if parent.kind == "map":
+                line, value_col = self.key_line(parent, part)
+                block = self.value_block(parent, line, value_col)
+            elif part.isdigit():
+                block = self.item(parent, int(part))
+            else:
+                raise EditError(f"cannot step into {part!r}")
+        self._resolved[parts] = block
+        return block
 
+    def insertion_line(self, block: _Block) -> int:
+        """Line index after the block's last content line."""
+        for i in range(self.end_of(block) - 1, block.first - 1, -1):
+            if self.content[i]:
+                return i + 1
+        return block.first + 1
 
-def _seq_offset(root: yaml.Node) -> int:
-    """How far this document indents a block sequence under its key (0 in kubectl's style)."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(value, yaml.SequenceNode) and not value.flow_style and value.value:
-                    return max(value.start_mark.column - key.start_mark.column, 0)
-            stack.extend(v for _, v in reversed(node.value))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(reversed(node.value))
-    return 0
+    def sequence_offset(self) -> int:
+        """How far this document indents a block sequence under its key (0 in kubectl's style)."""
+        lines, content, indents = self.lines, self.content, self.indents
+        for i in range(len(lines) - 1):
+            if (
+                content[i]
+                and lines[i].endswith(":")
+                and content[i + 1]
+                and lines[i + 1][indents[i + 1] :][:2] == "- "
+                and not lines[i].lstrip().startswith("-")
+            ):
+                return max(indents[i + 1] - indents[i], 0)
+        return 0
 
 
 @lru_cache(maxsize=4096)
@@ -156,97 +256,105 @@ def _scalar(value: Any) -> str:
         and not text.endswith(" ")
         and ": " not in text
         and " #" not in text
-        and yaml.load(text, Loader=_Loader) == text
+        and _plain_is_string(text)
     ):
         return text
     return json.dumps(text, ensure_ascii=False)
 
 
+def _plain_is_string(text: str) -> bool:
+    try:
+        return load_yaml(f"k: {text}\n") == {"k": text}
+    except InputError:
+        return False
+
+
 def _emit(value: Any, indent: int, offset: int, lines: list[str]) -> None:
-    """Block-style YAML for a mapping (at `indent`) or a list (dashes at `indent`)."""
+    """Block-style YAML for a mapping (keys at `indent`) or a list (dashes at `indent`).
+
+    Values come from the engine (JSON-like dicts and lists), hence the exact type checks.
+    """
     pad = " " * indent
-    if isinstance(value, Mapping):
+    if type(value) is dict:
         for key, item in value.items():
-            head = f"{pad}{_scalar(key)}:"
-            if isinstance(item, Mapping) and item:
-                lines.append(head)
+            kind = type(item)
+            if kind is dict and item:
+                lines.append(f"{pad}{_scalar(key)}:")
                 _emit(item, indent + 2, offset, lines)
-            elif isinstance(item, list) and item:
-                lines.append(head)
+            elif kind is list and item:
+                lines.append(f"{pad}{_scalar(key)}:")
                 _emit(item, indent + offset, offset, lines)
             else:
-                lines.append(f"{head} {_inline(item)}")
+                lines.append(f"{pad}{_scalar(key)}: {_inline(item)}")
         return
     for item in value:
-        if isinstance(item, Mapping | list) and item:
-            sub: list[str] = []
-            _emit(item, indent + 2, offset, sub)
-            sub[0] = f"{pad}- " + sub[0][indent + 2 :]
-            lines.extend(sub)
+        kind = type(item)
+        if (kind is dict or kind is list) and item:
+            start = len(lines)
+            _emit(item, indent + 2, offset, lines)
+            lines[start] = f"{pad}- {lines[start][indent + 2 :]}"
         else:
             lines.append(f"{pad}- {_inline(item)}")
 
 
 def _inline(value: Any) -> str:
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict:
         return "{}"
-    if isinstance(value, list):
+    if kind is list:
         return "[]"
     return _scalar(value)
 
 
-def splice(text: str, root: yaml.Node, ops: list[dict[str, Any]]) -> str:
+def splice(text: str, ops: list[dict[str, Any]]) -> str:
     """Insert each `add` op's value as new lines; raise EditError when an op needs anything else."""
-    inserts: list[tuple[int, int, int, int, str]] = []
+    doc = _Text(text)
+    inserts: list[tuple[int, int, int, int, list[str]]] = []
     offset = -1
     for number, op in enumerate(ops):
         if op.get("op") != "add":
             raise EditError("only add ops are spliced")
         parts = _split_pointer(op["path"])
         if offset < 0:
-            offset = _seq_offset(root)
+            offset = doc.sequence_offset()
         lines: list[str] = []
         if parts[-1] == "-":
-            seq = _resolve(root, parts[:-1])
-            if not isinstance(seq, yaml.SequenceNode) or seq.flow_style or not seq.value:
-                raise EditError("append to a flow or empty sequence")
-            dash = seq.start_mark.column
-            _emit([op["value"]], dash, offset, lines)
-            inserts.append((_end(text, seq), -dash, 0, number, "\n".join(lines) + "\n"))
+            seq = doc.resolve(parts[:-1])
+            if seq.kind != "seq":
+                raise EditError("append to something that is not a block sequence")
+            _emit([op["value"]], seq.column, offset, lines)
+            inserts.append((doc.insertion_line(seq), -seq.column, 0, number, lines))
         else:
-            parent = _resolve(root, parts[:-1])
-            if not isinstance(parent, yaml.MappingNode) or parent.flow_style or not parent.value:
-                raise EditError("add to a flow or empty mapping")
-            if any(isinstance(k, yaml.ScalarNode) and k.value == parts[-1] for k, _ in parent.value):
-                raise EditError(f"key {parts[-1]!r} exists (null?)")
-            column = parent.value[0][0].start_mark.column
-            _emit({parts[-1]: op["value"]}, column, offset, lines)
-            inserts.append((_end(text, parent), -column, 1, number, "\n".join(lines) + "\n"))
-    # At one position: deeper lines first, and list items before new keys of the same column, so every
-    # inserted line attaches to the collection it was meant for.
-    inserts.sort()
-    out: list[str] = []
-    last = 0
-    at_line_start = True
-    for index, _, _, _, block in inserts:
-        if index > last:
-            out.append(text[last:index])
-            at_line_start = text[index - 1] == "\n"
-            last = index
-        if not at_line_start:
-            out.append("\n")
-        out.append(block)
-        at_line_start = True
-    out.append(text[last:])
-    return "".join(out)
+            parent = doc.resolve(parts[:-1])
+            if parent.kind != "map":
+                raise EditError("add a key to something that is not a block mapping")
+            try:
+                doc.key_line(parent, parts[-1])
+            except EditError:
+                pass
+            else:
+                raise EditError(f"key {parts[-1]!r} exists (null or flow value)")
+            _emit({parts[-1]: op["value"]}, parent.column, offset, lines)
+            inserts.append((doc.insertion_line(parent), -parent.column, 1, number, lines))
+    # At one line: deeper lines first, and list items before new keys of the same column, so every inserted
+    # line attaches to the collection it was meant for.
+    inserts.sort(key=lambda item: item[:4])
+    out = list(doc.lines)
+    for line, *_, block in reversed(inserts):
+        out[line:line] = block
+    if doc.lines[-1] != "" and inserts and inserts[-1][0] >= len(doc.lines):
+        out.append("")  # the text had no final newline: end the inserted lines with one
+    return "\n".join(out)
 
 
 def roundtrip(raw: str, ops: list[dict[str, Any]]) -> str:
     """ruamel.yaml round trip: comments and key order kept, layout normalised."""
+    from ruamel.yaml import YAML
+
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 1 << 16
-    offset = _seq_offset(yaml.compose(raw, Loader=_Loader))
+    offset = _Text(raw).sequence_offset()
     rt.indent(mapping=2, sequence=offset + 2, offset=offset)
     rt.explicit_start = raw.startswith("---")
     data = rt.load(raw)

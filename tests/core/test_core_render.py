@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 from core_support import FIXTURES, REPO, check_pod_rules, validate
 
+from webhook import yamledit
 from webhook.cli import main
 from webhook.documents import parse
 from webhook.settings import CoreSettings
@@ -385,7 +386,12 @@ SPLICED = {
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-def test_yaml_layouts_are_edited_correctly(name: str) -> None:
+def test_yaml_layouts_are_edited_correctly(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    round_trips: list[str] = []
+    original_roundtrip = yamledit.roundtrip
+    monkeypatch.setattr(
+        yamledit, "roundtrip", lambda raw, ops: round_trips.append(raw) or original_roundtrip(raw, ops)
+    )
     text = SA + "---\n" + DEPLOYMENT_HEAD + LAYOUTS[name]
     assert _docs(text)[1].data["spec"]["template"]["spec"]["containers"][0]["name"] == "app"
     result = render("-", stdin=text)
@@ -401,6 +407,7 @@ def test_yaml_layouts_are_edited_correctly(name: str) -> None:
     ]
     validate(out[1].data)
     assert "# template spec" in result.stdout
+    assert bool(round_trips) is (name not in SPLICED)
     if name in SPLICED:  # every original line is still there, in order: only lines were inserted
         old_lines = text.splitlines()
         new_lines = iter(result.stdout.splitlines())

@@ -6,6 +6,7 @@ For one token and one field the Pod's value wins. Every invalid value is reporte
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from webhook.settings import CoreSettings
@@ -55,6 +56,7 @@ def _annotation_key(prefix: str, token: str, field: str) -> str:
     return f"{prefix}/{field}" if token == DEFAULT_TOKEN else f"{prefix}/{token}.{field}"
 
 
+@lru_cache(maxsize=1024)
 def normalise_mount_path(value: str) -> tuple[str, str | None]:
     """Return (normalised path, error reason or None)."""
     if not value.startswith("/"):
