@@ -325,7 +325,7 @@ class ClusterCache:
                 self._core.list_service_account_for_all_namespaces,
                 resource_version=self._resource_version,
                 allow_watch_bookmarks=True,
-                timeout_seconds=int(self._watch_timeout * (0.9 + 0.2 * random.random())),
+                timeout_seconds=max(1, round(self._watch_timeout * (0.9 + 0.2 * random.random()))),
                 _request_timeout=self._watch_timeout + 60,
             ):
                 if self._stopping.is_set():
