@@ -37,6 +37,10 @@ e2e: venv e2e-assets
 
 bench: bench-render bench-serve
 
+# Pod templates/s through mutate_pod and `webhook render` (10,000 workloads), pinned to one core.
+bench-render: venv
+	$(shell command -v taskset >/dev/null && echo taskset -c 0) $(BIN)/python hack/bench_render.py $(BENCH_ARGS)
+
 # Server throughput/latency beside its ceiling (hey from Debian) and the cache's RSS; see docs/benchmarks.md.
 bench-serve: venv
 	command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)

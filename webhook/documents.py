@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from webhook.spec import ServiceAccountInfo
 
 try:
@@ -26,7 +24,6 @@ try:
 except ImportError:  # pragma: no cover - a plain PyYAML install still works, only slower
     yaml_rs = None
 
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
 _SEPARATOR = re.compile(r"^---(?=[ \t\r]|$)", re.M)
@@ -60,6 +57,7 @@ class Document:
     raw: str  # the exact text, separator line included; concatenating a source's raws gives it back
     data: Any  # plain data (None for an empty document)
     is_json: bool = False
+    yaml11: bool = False  # loaded with YAML 1.1 rules (PyYAML) rather than yaml-rs
 
 
 def read_sources(inputs: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -105,14 +103,22 @@ def parse(source: str, text: str) -> list[Document]:
     line = 1
     for index, (begin, end) in enumerate(itertools.pairwise(starts)):
         raw = text[begin:end]
-        docs.append(Document(source, index, line, raw, load_yaml(raw, source, line)))
+        yaml11 = _needs_yaml11(raw)
+        docs.append(
+            Document(source, index, line, raw, load_yaml(raw, source, line, yaml11=yaml11), yaml11=yaml11)
+        )
         line += raw.count("\n")
     return docs
 
 
-def load_yaml(raw: str, source: str = "<text>", line: int = 1) -> Any:
-    """Load one YAML document (YAML 1.1 semantics where they matter); InputError on bad input."""
-    if yaml_rs is not None and not _needs_yaml11(raw):
+def load_yaml(raw: str, source: str = "<text>", line: int = 1, *, yaml11: bool | None = None) -> Any:
+    """Load one YAML document (YAML 1.1 semantics where they matter); InputError on bad input.
+
+    `yaml11` says whether the text needs YAML 1.1 reading (None: look at it).
+    """
+    if yaml11 is None:
+        yaml11 = _needs_yaml11(raw)
+    if yaml_rs is not None and not yaml11:
         try:
             return yaml_rs.loads(raw, parse_datetime=False)
         except Exception as exc:
@@ -129,8 +135,10 @@ def load_yaml(raw: str, source: str = "<text>", line: int = 1) -> Any:
 
 
 def _load_pyyaml(raw: str, source: str, line: int) -> Any:
+    import yaml  # only for YAML 1.1 documents and error messages: keeps start-up short
+
     try:
-        return yaml.load(raw, Loader=_Loader)
+        return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = line + mark.line if mark is not None else line

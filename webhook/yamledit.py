@@ -35,7 +35,8 @@ def edit_document(doc: Document, ops: list[dict[str, Any]], expected: Any) -> st
     except EditError:
         pass
     else:
-        if _loads_to(text, expected):
+        # Inserted scalars are quoted whenever YAML 1.1 and 1.2 could read them differently.
+        if _loads_to(text, expected, yaml11=doc.yaml11):
             return text
     try:
         text = roundtrip(doc.raw, ops)
@@ -51,9 +52,9 @@ def edit_document(doc: Document, ops: list[dict[str, Any]], expected: Any) -> st
     return head + yaml.dump(expected, Dumper=dumper, sort_keys=False, default_flow_style=False, width=1 << 16)
 
 
-def _loads_to(text: str, expected: Any) -> bool:
+def _loads_to(text: str, expected: Any, yaml11: bool | None = None) -> bool:
     try:
-        return load_yaml(text) == expected
+        return load_yaml(text, yaml11=yaml11) == expected
     except InputError:
         return False
 
