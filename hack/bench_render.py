@@ -122,6 +122,45 @@ def bench_core(text: str, sas_text: str) -> tuple[int, float]:
     return len(templates), best
 
 
+def bench_stages(text: str, sas_text: str) -> dict[str, float]:
+    """CPU microseconds per template for each stage of the render pipeline, in process (GC off, as render)."""
+    import gc
+
+    from webhook.documents import load_yaml, parse, serviceaccounts_in
+    from webhook.mutate import mutate_pod, serviceaccount_name
+    from webhook.settings import CoreSettings
+    from webhook.workloads import pod_templates
+    from webhook.yamledit import apply_ops, splice
+
+    gc.disable()
+    settings = CoreSettings()
+    sas = serviceaccounts_in(parse("sas", sas_text))
+    clock = time.process_time
+    start = clock()
+    docs = parse("bench", text)
+    stages = {"read + parse (yaml-rs)": clock() - start}
+    work = []
+    start = clock()
+    for doc in docs:
+        for template in pod_templates(doc.data):
+            outcome = mutate_pod(
+                template.template, sas[(template.namespace, serviceaccount_name(template.template))], settings
+            )
+            work.append((doc, [{**op, "path": template.pointer + op["path"]} for op in outcome.patch]))
+    stages["find templates + mutate_pod"] = clock() - start
+    start = clock()
+    expected = [apply_ops(doc.data, ops) for doc, ops in work]
+    stages["apply ops to the data"] = clock() - start
+    start = clock()
+    texts = [splice(doc.raw, ops) for doc, ops in work]
+    stages["in-place YAML edit"] = clock() - start
+    start = clock()
+    assert all(load_yaml(t, yaml11=d.yaml11) == e for t, (d, _), e in zip(texts, work, expected, strict=True))
+    stages["check: load the edit back, compare"] = clock() - start
+    gc.enable()
+    return {name: seconds / len(work) * 1e6 for name, seconds in stages.items()}
+
+
 def bench_render(path: Path, sas: Path, repeat: int) -> tuple[float, float, int]:
     """Best wall time and best CPU time (user+sys of the child) of `webhook render`, and output size."""
     webhook = shutil.which("webhook", path=str(Path(sys.executable).parent)) or "webhook"
@@ -168,6 +207,7 @@ def main() -> None:
         count, core_seconds = bench_core(text, sas.read_text())
         render_wall, render_cpu, out_size = bench_render(path, sas, args.repeat)
         startup = bench_startup(args.repeat)
+        stages = bench_stages(text, sas.read_text())
 
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     print(
@@ -190,6 +230,11 @@ def main() -> None:
         f"{render_wall:.3f} | {count / render_wall:,.0f} |"
     )
     print(f"| (of which process start-up: `webhook render --help`, CPU time) | - | {startup:.3f} | - |")
+    print()
+    print("| render stage (in process) | CPU µs per template |")
+    print("|---|---:|")
+    for name, micros in stages.items():
+        print(f"| {name} | {micros:.0f} |")
 
 
 if __name__ == "__main__":

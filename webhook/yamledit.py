@@ -329,12 +329,8 @@ def splice(text: str, ops: list[dict[str, Any]]) -> str:
             parent = doc.resolve(parts[:-1])
             if parent.kind != "map":
                 raise EditError("add a key to something that is not a block mapping")
-            try:
-                doc.key_line(parent, parts[-1])
-            except EditError:
-                pass
-            else:
-                raise EditError(f"key {parts[-1]!r} exists (null or flow value)")
+            # The engine adds a key only when it is absent or null; a null one left in place would make a
+            # duplicate key, which the check after the edit refuses (then the round trip takes over).
             _emit({parts[-1]: op["value"]}, parent.column, offset, lines)
             inserts.append((doc.insertion_line(parent), -parent.column, 1, number, lines))
     # At one line: deeper lines first, and list items before new keys of the same column, so every inserted
