@@ -27,19 +27,19 @@ MANIFESTS_BASE = REPO / "manifests" / "base"
 WEBHOOK_BIN = Path(sys.executable).with_name("webhook")
 
 
-def load_manifest_configuration(plane: ControlPlane, base: Path = MANIFESTS_BASE) -> dict[str, Any]:
-    """The MutatingWebhookConfiguration exactly as `kubectl kustomize manifests/base` renders it."""
+def load_manifests(plane: ControlPlane, base: Path = MANIFESTS_BASE) -> list[dict[str, Any]]:
+    """The install exactly as `kubectl kustomize manifests/base` renders it."""
     if not (base / "kustomization.yaml").is_file():
         raise FileNotFoundError(f"{base}/kustomization.yaml missing: the manifests are not there yet")
     rendered = plane.kubectl("kustomize", str(base)).stdout
-    configs = [
-        doc
-        for doc in YAML(typ="safe").load_all(rendered)
-        if isinstance(doc, dict) and doc.get("kind") == "MutatingWebhookConfiguration"
-    ]
-    if len(configs) != 1:
-        raise ValueError(f"expected one MutatingWebhookConfiguration in {base}, found {len(configs)}")
-    return configs[0]
+    return [doc for doc in YAML(typ="safe").load_all(rendered) if isinstance(doc, dict)]
+
+
+def only(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [doc for doc in docs if doc.get("kind") == kind]
+    if len(found) != 1:
+        raise ValueError(f"expected one {kind} in {MANIFESTS_BASE}, found {len(found)}")
+    return found[0]
 
 
 def point_at(config: dict[str, Any], url: str, ca_pem: bytes) -> dict[str, Any]:
@@ -63,7 +63,8 @@ class WebhookServer:
     settings_args: tuple[str, ...] = ("--dialects", "generic,eks")
     port: int = field(default_factory=free_port)
     process: Process | None = None
-    manifest_config: dict[str, Any] | None = None
+    manifests: list[dict[str, Any]] | None = None
+    kubeconfig: Path | None = None
     applied: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -100,9 +101,47 @@ class WebhookServer:
             *self.extra_args,
         ]
 
+    def install_identity(self) -> Path:
+        """Apply the manifests' Namespace, ServiceAccount and RBAC; return a kubeconfig with its token.
+
+        So the server runs with exactly the permissions the install grants it, not as the admin.
+        """
+        docs = self.load()
+        kinds = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+        identity = {"apiVersion": "v1", "kind": "List", "items": [d for d in docs if d["kind"] in kinds]}
+        self.plane.kubectl("apply", "-f", "-", input=json.dumps(identity))
+        account = only(docs, "ServiceAccount")["metadata"]
+        token = self.plane.kubectl(
+            "create", "token", account["name"], "-n", account["namespace"], "--duration=6h"
+        ).stdout.strip()
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "e2e",
+                    "cluster": {"server": self.plane.url, "certificate-authority": str(self.plane.ca_file)},
+                }
+            ],
+            "users": [{"name": "webhook", "user": {"token": token}}],
+            "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "webhook"}}],
+            "current-context": "e2e",
+        }
+        self.kubeconfig = self.workdir / "webhook.kubeconfig"
+        self.kubeconfig.write_text(json.dumps(config))
+        self.kubeconfig.chmod(0o600)
+        return self.kubeconfig
+
+    def load(self) -> list[dict[str, Any]]:
+        if self.manifests is None:
+            self.manifests = load_manifests(self.plane)
+        return self.manifests
+
     def start(self, timeout: float = 60) -> None:
         if self.process and self.process.alive():
             return
+        if self.kubeconfig is None:
+            self.install_identity()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.process = spawn("webhook", self.argv(), self.log, env=env)
         deadline = time.monotonic() + timeout
@@ -134,9 +173,8 @@ class WebhookServer:
 
     def registration(self, **overrides: Any) -> dict[str, Any]:
         """The manifest's configuration pointed at this server; overrides apply to every webhook entry."""
-        if self.manifest_config is None:
-            self.manifest_config = load_manifest_configuration(self.plane)
-        config = point_at(self.manifest_config, self.url + "/mutate", self.certs.ca_cert.read_bytes())
+        manifest = only(self.load(), "MutatingWebhookConfiguration")
+        config = point_at(manifest, self.url + "/mutate", self.certs.ca_cert.read_bytes())
         for hook in config["webhooks"]:
             hook.update(copy.deepcopy(overrides))
         return config
