@@ -164,6 +164,7 @@ class Webhook:
         namespace = request.namespace or _str(metadata.get("namespace")) or "default"
         pod_name = request.name or _str(metadata.get("name")) or _str(metadata.get("generateName"))
         sa_name = ""
+        outcome = "error"  # until decided: an unexpected exception is counted as an error
         dialects: tuple[str, ...] = ()
         reason: str | None = None
         level = logging.INFO
