@@ -118,20 +118,30 @@ def load_yaml(raw: str, source: str = "<text>", line: int = 1, *, yaml11: bool |
     """
     if yaml11 is None:
         yaml11 = _needs_yaml11(raw)
-    if yaml_rs is not None and not yaml11:
-        try:
-            return yaml_rs.loads(raw, parse_datetime=False)
-        except Exception as exc:
-            # yaml-rs is stricter (duplicate keys); PyYAML names the problem when both refuse.
-            message = str(exc)
-    else:
-        message = ""
-    data = _load_pyyaml(raw, source, line)
-    if message:
-        where = re.search(r"line (\d+)", message)
-        reason = message.strip().splitlines()[-1].strip()
-        raise InputError(source, line + int(where.group(1)) - 1 if where else line, f"invalid YAML: {reason}")
-    return data
+    if yaml_rs is None or yaml11:
+        return _load_pyyaml(raw, source, line)
+    try:
+        return yaml_rs.loads(raw, parse_datetime=False)
+    except Exception as exc:
+        raise InputError(
+            source, line + _error_line(raw, str(exc)) - 1, f"invalid YAML: {_reason(exc)}"
+        ) from None
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[-1].strip() or type(exc).__name__
+
+
+def _error_line(raw: str, message: str) -> int:
+    """1-based line in `raw` of a yaml-rs error: its own "line N", or a duplicate key's second occurrence."""
+    if found := re.search(r"at line (\d+)", message):
+        return int(found.group(1))
+    if found := re.search(r"duplicate mapping key: '(.*)'", message):
+        key = found.group(1) + ":"
+        hits = [n for n, text in enumerate(raw.split("\n"), 1) if text.lstrip(" -").startswith(key)]
+        if len(hits) > 1:
+            return hits[1]
+    return 1
 
 
 def _load_pyyaml(raw: str, source: str, line: int) -> Any:

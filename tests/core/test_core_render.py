@@ -266,7 +266,7 @@ def test_unreadable_input_exits_2_with_file_and_line(tmp_path: Path) -> None:
     broken.write_text(SA + "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n")
     result = render(str(broken))
     assert result.exit_code == 2
-    assert f"{broken}:14: invalid YAML" in result.stderr, result.stderr
+    assert f"{broken}:13: invalid YAML: unclosed bracket" in result.stderr, result.stderr
     bad_json = tmp_path / "bad.json"
     bad_json.write_text('{\n  "kind": "Pod",\n  "spec": {,}\n}\n')
     result = render(str(bad_json))

@@ -1,0 +1,98 @@
+"""Reading manifests: splitting, YAML 1.1 where kubectl reads it so, JSON streams, errors, ServiceAccounts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from webhook.documents import InputError, load_serviceaccounts, parse, read_documents, serviceaccounts_in
+from webhook.workloads import pod_templates
+
+
+def test_raw_documents_add_up_to_the_source() -> None:
+    text = "# head comment\n---\na: 1\n--- # inline\nb: 2\n---\n# only a comment\n---\n\nc: [1, 2]\n...\n"
+    docs = parse("f", text)
+    assert "".join(d.raw for d in docs) == text
+    assert [d.data for d in docs] == [None, {"a": 1}, {"b": 2}, None, {"c": [1, 2]}]
+    assert [d.line for d in docs] == [1, 2, 4, 6, 8]
+
+
+def test_yaml_1_1_scalars_are_read_as_kubectl_reads_them() -> None:
+    text = "mode: 0644\nflag: yes\nport: 8080\nname: nginx\nversion: '0644'\n"
+    assert parse("f", text)[0].data == {
+        "mode": 420,
+        "flag": True,
+        "port": 8080,
+        "name": "nginx",
+        "version": "0644",
+    }
+    assert parse("f", text)[0].yaml11
+    assert not parse("f", "name: no-way\nmode: 420\n")[0].yaml11
+
+
+def test_json_streams_and_lists() -> None:
+    pod = '{"kind": "Pod", "spec": {"containers": []}}'
+    text = f'{{"kind": "Pod", "spec": {{}}}}\n{{"kind": "List", "items": [{pod}]}}\n'
+    docs = parse("f.json", text)
+    assert len(docs) == 2 and all(d.is_json for d in docs)
+    assert "".join(d.raw for d in docs) == text
+    assert [t.pointer for t in pod_templates(docs[1].data)] == ["/items/0"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ("a: 1\n---\nb: [1,\n", 3, "unclosed bracket"),
+        ("a: 1\n---\nkind: Pod\nkind: Job\n", 4, "duplicate"),
+        ("a: 1\n---\n  b: 1\n c: 2\n", 4, "invalid YAML"),
+    ],
+)
+def test_errors_name_the_line(text: str, line: int, reason: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse("f.yaml", text)
+    assert caught.value.line == line and reason in str(caught.value)
+    assert str(caught.value).startswith(f"f.yaml:{line}: ")
+
+
+def test_serviceaccounts_from_documents_and_files(tmp_path: Path) -> None:
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n- kind: ServiceAccount\n  metadata: {name: a, namespace: x}\n"
+        "---\nkind: ServiceAccount\nmetadata:\n  name: b\n  annotations:\n    n: 1\n    s: text\n"
+    )
+    found = serviceaccounts_in(parse("f", text))
+    assert set(found) == {("x", "a"), ("default", "b")}
+    assert found[("default", "b")].annotations == {"n": "1", "s": "text"}
+    (tmp_path / "sa.yaml").write_text(text)
+    assert set(load_serviceaccounts([tmp_path])) == set(found)
+    with pytest.raises(InputError):
+        load_serviceaccounts([tmp_path / "missing.yaml"])
+
+
+def test_directories_are_read_recursively_in_order(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.yml").write_text("n: 2\n")
+    (tmp_path / "a.yaml").write_text("n: 1\n")
+    (tmp_path / "c.json").write_text('{"n": 3}')
+    (tmp_path / "skip.md").write_text("n: 4\n")
+    assert [d.data["n"] for d in read_documents([str(tmp_path)])] == [1, 2, 3]  # sorted paths
+
+
+def test_crlf_files_render_correctly() -> None:
+    from click.testing import CliRunner
+
+    from webhook.cli import main
+
+    sa = "kind: ServiceAccount\nmetadata:\n  name: app\n  annotations:\n    projected-token.io/audience: a\n"
+    pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  serviceAccountName: app\n  containers:\n"
+    pod += "  - name: c\n    image: i\n"
+    text = (sa + "---\n" + pod).replace("\n", "\r\n")
+    result = CliRunner().invoke(main, ["render", "-", "-o", "json"], input=text)
+    assert result.exit_code == 0, result.stderr
+    assert '"TOKEN_FILE"' in result.stdout
+    yaml_out = CliRunner().invoke(main, ["render", "-"], input=text)
+    out_docs = parse("out", yaml_out.stdout)
+    assert (
+        out_docs[1].data["spec"]["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]["audience"]
+        == "a"
+    )
