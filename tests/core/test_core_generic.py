@@ -265,3 +265,8 @@ def test_volume_names_are_deterministic_dns_labels_from_the_mount_path() -> None
     assert name != volume_name_for(long_path + "2")
     _, result = run(pod(), sa({**VAULT, f"{P}/mount-path": long_path}))
     assert result["spec"]["volumes"][0]["name"] == name
+
+
+def test_unquoted_annotation_values_in_a_manifest_are_refused() -> None:
+    outcome, _ = run(pod(annotations={f"{P}/expiration-seconds": 7200}), sa(VAULT))  # type: ignore[dict-item]
+    assert outcome.errors and "quote 7200" in outcome.errors[0]

@@ -104,7 +104,11 @@ def _collect(
         for key, raw in values.items():
             if not isinstance(key, str) or not key.startswith(start):
                 continue
-            value = raw if isinstance(raw, str) else str(raw)
+            if not isinstance(raw, str):
+                # Only a manifest can say `7200` unquoted; the kube-apiserver refuses non-string annotations.
+                errors.append(f"{key} on {where}: annotation values must be strings; quote {raw!r}")
+                continue
+            value = raw
             suffix = key[len(start) :]
             item = _Value(key, value, where)
             if suffix in POD_KEYS:
