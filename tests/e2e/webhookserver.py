@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import ssl
+import subprocess
 import sys
 import time
 import urllib.error
@@ -130,6 +131,10 @@ class WebhookServer:
         self.kubeconfig = self.workdir / "webhook.kubeconfig"
         self.kubeconfig.write_text(json.dumps(config))
         self.kubeconfig.chmod(0o600)
+        as_webhook = [str(self.plane.assets.kubectl), f"--kubeconfig={self.kubeconfig}"]
+        whoami = json.loads(subprocess.check_output([*as_webhook, "auth", "whoami", "-o", "json"], text=True))
+        expected = f"system:serviceaccount:{account['namespace']}:{account['name']}"
+        assert whoami["status"]["userInfo"]["username"] == expected, whoami
         return self.kubeconfig
 
     def load(self) -> list[dict[str, Any]]:
