@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -205,6 +207,12 @@ class ServeProcess:
         if self.popen.poll() is None:
             self.popen.kill()
             self.popen.wait(10)
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGKILL if the test process dies, so no orphan keeps a port."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def start_serve_process(workdir: Path, *args: str, env: dict[str, str] | None = None) -> ServeProcess:

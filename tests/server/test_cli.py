@@ -72,3 +72,13 @@ def test_serve_errors_are_one_line(
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and needle in errors[0], result.output
+
+
+def test_serve_reads_its_settings_from_the_config_file(tmp_path: Path, sa_file: Path) -> None:
+    config = tmp_path / "serve.yaml"
+    config.write_text(f"serviceaccounts: {sa_file}\nself-signed: true\nkeepalive-timeout: 30\n")
+    result = CliRunner().invoke(
+        main, ["serve", "--config", str(config), "--port", "0", "--host", "127.0.0.1"]
+    )
+    assert result.exit_code != 0
+    assert "keepalive_timeout" in result.output and "greater than 90" in result.output

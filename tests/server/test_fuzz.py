@@ -209,7 +209,7 @@ def serve_process(tmp_path_factory: pytest.TempPathFactory, sa_file: Path) -> It
     process.stop()
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(max(600, EXAMPLES // 20))
 def test_fuzzed_reviews_get_well_formed_answers(serve_process: ServeProcess) -> None:
     sent = []
     with serve_process.client() as client:
