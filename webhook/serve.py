@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from pathlib import Path
@@ -126,6 +127,8 @@ def serve(settings: ServeSettings) -> None:
         },
     )
     server = uvicorn_server(app, settings, tls, state)
+    gc.collect()
+    gc.freeze()  # imports and settings live forever: later collections need not walk them
     server.run(sockets=[sock])
     log.info("stopped")
 
