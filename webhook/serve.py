@@ -39,7 +39,10 @@ def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
     try:
         api = api_client(settings.kubeconfig)
     except Exception as exc:
-        raise click.ClickException(f"cannot configure the Kubernetes client: {exc}".splitlines()[0]) from None
+        where = f"--kubeconfig {settings.kubeconfig}" if settings.kubeconfig else "in-cluster config"
+        raise click.ClickException(
+            f"{where}: cannot configure the Kubernetes client: {exc}".splitlines()[0]
+        ) from None
     prefixes = annotation_prefixes(settings.annotation_prefix, settings.dialects)
     return ClusterCache(api, prefixes, hooks=hooks, lookup_timeout=settings.lookup_timeout)
 

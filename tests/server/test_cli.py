@@ -59,6 +59,7 @@ def test_certs_generate_rejects_a_bad_ip(tmp_path: Path) -> None:
             "none.crt",
         ),
         (["--self-signed", "--tls-cert", "{tmp}/x", "--serviceaccounts", "{sa}"], "exclude each other"),
+        (["--self-signed", "--certs-dir", "{tmp}/c", "--kubeconfig", "{tmp}/nowhere"], "--kubeconfig"),
     ],
 )
 def test_serve_errors_are_one_line(
