@@ -241,7 +241,7 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | Re
         return _error(415, f"Content-Type must be {JSON}, got {content_type or 'none'!r}")
     length = request.headers.get("content-length")
     if length is not None:
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):
             return _error(400, f"invalid Content-Length {length!r}", close=True)
         if int(length) > limit:
             return _error(413, f"body of {int(length)} bytes exceeds the {limit}-byte limit", close=True)
