@@ -224,3 +224,23 @@ def test_static_file_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text("a: [")
     with pytest.raises(Exception, match=r"bad\.yaml"):
         StaticFileSource(bad)
+
+
+def test_list_watch_loop_survives_an_unreachable_apiserver_and_stops_promptly(hanging_port: int) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        refused = s.getsockname()[1]
+    for port in (refused, hanging_port):
+        cache = offline_cache(port)
+        cache._max_backoff = 0.2
+
+        async def scenario(cache: ClusterCache = cache) -> float:
+            await cache.start()
+            await asyncio.sleep(1.0)
+            assert not cache.synced and len(cache) == 0
+            assert cache._thread is not None and cache._thread.is_alive()  # retrying, not dead
+            started = time.monotonic()
+            await cache.stop()
+            return time.monotonic() - started
+
+        assert asyncio.run(scenario()) < 3.0
