@@ -96,7 +96,7 @@ def test_in_flight_review_finishes_after_the_listener_closes(serve_process: Serv
         head += f"Content-Length: {len(payload)}\r\n\r\n"
         tls.sendall(head.encode() + payload[:100])
         serve_process.popen.send_signal(signal.SIGTERM)
-        time.sleep(DELAY + 0.7)  # the listener is closed now; this review is still in flight
+        time.sleep(DELAY + 1.5)  # the listener is closed now; this review is still in flight
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", serve_process.port), timeout=2).close()
         tls.sendall(payload[100:])
