@@ -16,6 +16,7 @@ import logging
 import random
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -210,6 +211,7 @@ class ClusterCache:
         page_size: int = 500,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
+        max_stale: float = 60.0,
     ) -> None:
         from kubernetes import client
 
@@ -220,6 +222,9 @@ class ClusterCache:
         self._page_size = page_size
         self._watch_timeout = watch_timeout
         self._max_backoff = max_backoff
+        # Once list/watch has failed for max_stale seconds, cached entries are re-read with a direct GET.
+        self.max_stale = max_stale
+        self._broken_since: float | None = None
         self._store: dict[Key, ServiceAccountInfo] = {}
         self._resource_version = ""
         self._synced = threading.Event()
@@ -238,6 +243,12 @@ class ClusterCache:
 
     def get(self, namespace: str, name: str) -> ServiceAccountInfo | None:
         return self._store.get((namespace, name))
+
+    @property
+    def stale(self) -> bool:
+        """True while list/watch has been failing for longer than max_stale: the store may hide deletions."""
+        broken = self._broken_since
+        return broken is not None and time.monotonic() - broken > self.max_stale
 
     # -- lifecycle
 
@@ -274,6 +285,8 @@ class ClusterCache:
                     return
                 status = getattr(exc, "status", None)
                 need_list = True  # on 410 Gone and on any error, rebuild from a fresh list
+                if self._broken_since is None and status != 410:
+                    self._broken_since = time.monotonic()
                 if status == 410:
                     log.info("watch expired (410 Gone); relisting ServiceAccounts")
                     continue
@@ -305,6 +318,7 @@ class ClusterCache:
         self._store = store
         self._resource_version = resource_version
         del page, store
+        self._broken_since = None
         # Long-lived from here on: keep the cyclic GC from walking 100,000 entries in a request's path.
         gc.collect()
         gc.freeze()
@@ -370,18 +384,19 @@ class ClusterCache:
 
     async def lookup(self, namespace: str, name: str) -> Lookup:
         sa = self._store.get((namespace, name))
-        if sa is not None:
+        stale = self.stale
+        if sa is not None and not stale:
             return Lookup(sa, "cache")
         self._hooks.cache_miss()
         key = (namespace, name)
         pending = self._inflight.get(key)
         if pending is None:  # one GET per missing name, however many pods wait for it
-            pending = asyncio.ensure_future(self._direct(namespace, name))
+            pending = asyncio.ensure_future(self._direct(namespace, name, refresh=stale))
             self._inflight[key] = pending
             pending.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(pending)
 
-    async def _direct(self, namespace: str, name: str) -> Lookup:
+    async def _direct(self, namespace: str, name: str, refresh: bool = False) -> Lookup:
         loop = asyncio.get_running_loop()
         try:
             sa = await asyncio.wait_for(
@@ -393,9 +408,13 @@ class ClusterCache:
                 f"ServiceAccount {namespace}/{name}: lookup failed: {_one_line(exc)}"
             ) from exc
         self._hooks.direct_lookup("found" if sa else "not_found")
+        key = (namespace, name)
         if sa is None:
+            if refresh:
+                self._store.pop(key, None)  # deleted while the watch was down
             return Lookup(None, "missing")
-        self._store.setdefault((namespace, name), sa)
+        if refresh or key not in self._store:
+            self._store[key] = sa
         return Lookup(sa, "direct")
 
     def _get(self, namespace: str, name: str) -> ServiceAccountInfo | None:

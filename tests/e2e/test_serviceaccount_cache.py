@@ -65,3 +65,16 @@ def test_direct_get_on_a_miss(control_plane: ControlPlane, namespace: str) -> No
     assert asyncio.run(cache.lookup(namespace, "late")).via == "cache"  # kept after the GET
     missing = asyncio.run(cache.lookup(namespace, "never-created"))
     assert missing.via == "missing" and missing.serviceaccount is None
+
+
+def test_stale_cache_rereads_and_forgets_a_deleted_serviceaccount(
+    control_plane: ControlPlane, namespace: str
+):
+    cache = ClusterCache(control_plane.api_client(), PREFIXES, lookup_timeout=5, max_stale=0)
+    apply(control_plane, namespace, serviceaccount("gone-soon", {f"{PREFIX}/audience": "x"}))
+    cache.relist()
+    assert cache.get(namespace, "gone-soon") is not None
+    control_plane.kubectl("delete", "serviceaccount", "gone-soon", "-n", namespace)
+    cache._broken_since = 0.0  # as if the watch had been failing since long ago (no watch runs here)
+    missing = asyncio.run(cache.lookup(namespace, "gone-soon"))
+    assert missing.via == "missing" and cache.get(namespace, "gone-soon") is None

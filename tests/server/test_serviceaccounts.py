@@ -244,3 +244,30 @@ def test_list_watch_loop_survives_an_unreachable_apiserver_and_stops_promptly(ha
             return time.monotonic() - started
 
         assert asyncio.run(scenario()) < 3.0
+
+
+def test_a_long_broken_watch_stops_serving_cached_entries() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        refused = s.getsockname()[1]
+    cache = offline_cache(refused, lookup_timeout=0.3)
+    cache._max_backoff = 0.2
+    cached = slim(sa("app", **{"projected-token.io/audience": "old"}), PREFIXES)
+
+    async def scenario() -> None:
+        await cache.start()
+        try:
+            for _ in range(100):  # the first list fails: the cache counts as broken from then on
+                if cache._broken_since is not None:
+                    break
+                await asyncio.sleep(0.02)
+            cache._store[("default", "app")] = cached  # what an earlier, healthy list had seen
+            assert (await cache.lookup("default", "app")).via == "cache"  # broken, not yet for long
+            cache.max_stale = 0.0
+            assert cache.stale
+            with pytest.raises(SourceUnavailable):  # no stale answer: re-read, and the apiserver is gone
+                await cache.lookup("default", "app")
+        finally:
+            await cache.stop()
+
+    asyncio.run(scenario())
