@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -24,7 +24,8 @@ class CoreSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WEBHOOK_", extra="forbid", validate_default=True)
 
     annotation_prefix: str = "projected-token.io"
-    dialects: list[str] = Field(default_factory=lambda: ["generic"])
+    # NoDecode: WEBHOOK_DIALECTS=generic,eks is a comma list, not JSON.
+    dialects: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["generic"])
     default_expiration_seconds: int = Field(3600, ge=600, le=4294967296)
     default_mount_path: str = "/var/run/secrets/tokens"
 

@@ -344,6 +344,17 @@ def test_settings_flags_and_config_file(tmp_path: Path) -> None:
     ]
 
 
+def test_settings_from_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_DIALECTS", "generic, eks")  # a comma list, as the flag takes it
+    monkeypatch.setenv("WEBHOOK_EKS_STS_REGIONAL_ENDPOINTS", "true")
+    settings = CoreSettings()
+    assert settings.dialects == ["generic", "eks"] and settings.eks_sts_regional_endpoints
+    monkeypatch.setenv("WEBHOOK_DIALECTS", "generic,azure")
+    result = render("-", stdin=ALL_KINDS)
+    assert result.exit_code == 2 and "unknown dialect" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 DEPLOYMENT_HEAD = """\
 apiVersion: apps/v1
 kind: Deployment

@@ -292,6 +292,7 @@ def test_parse_duration(value: str, seconds: int) -> None:
         (["--duration", "5m"], "--duration '5m' out of range"),
         (["--duration", "soon"], "--duration 'soon': use seconds or h/m/s"),
         (["--duration", ""], "--duration '': use seconds"),
+        (["--duration", "\u00b9\u00b2"], "use seconds or h/m/s"),
         (["--serviceaccount", "nobody"], "--serviceaccount 'nobody' must be NAMESPACE/NAME"),
         (["--audience", ""], "--audience must not be empty"),
         (["--kubeconfig", "/nonexistent/kubeconfig"], "kubeconfig"),

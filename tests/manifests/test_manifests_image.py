@@ -164,7 +164,7 @@ def test_lock_pins_every_runtime_dependency_with_hashes() -> None:
     build = _lock_pins(REPO / "requirements-build.lock")
     assert set(build) == {"setuptools"}
     requires = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
-    assert requires == ["setuptools>=68"] and int(build["setuptools"].split(".")[0]) >= 68
+    assert requires == ["setuptools>=77"] and int(build["setuptools"].split(".")[0]) >= 77
 
 
 def test_kind_config_gives_the_apiserver_a_reachable_issuer() -> None:

@@ -219,7 +219,8 @@ def _token(
     expiration = settings.default_expiration_seconds
     if (item := fields.get((token, "expiration-seconds"))) is not None:
         text = item.value.strip()
-        if not text.isdigit():
+        # isdigit() alone accepts '¹' and other Unicode digits that int() rejects.
+        if not (text.isascii() and text.isdigit()):
             errors.append(f'{item.describe()}: not a whole number of seconds; use e.g. "3600"')
         else:
             expiration = int(text)

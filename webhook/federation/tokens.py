@@ -21,7 +21,7 @@ from webhook.spec import MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS
 
 # Asymmetric only: a JWKS never carries an HMAC secret, and `none` is never acceptable.
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
-DURATION_RE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+DURATION_RE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.ASCII)
 FETCH_TIMEOUT = 10.0
 MAX_DOCUMENT_BYTES = 1 << 20
 
@@ -224,7 +224,7 @@ def verify(
 def parse_duration(value: str) -> int:
     """600, 600s, 10m, 1h, 1h30m → seconds, within the projected-token bounds."""
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         seconds = int(text)
     else:
         match = DURATION_RE.fullmatch(text)
