@@ -8,8 +8,6 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 KNOWN_DIALECTS = ("generic", "eks")
 
@@ -78,6 +76,9 @@ S = TypeVar("S", bound=CoreSettings)
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Read a --config YAML file; keys may use dashes or underscores."""
+    from ruamel.yaml import YAML  # imported here: most runs have no --config
+    from ruamel.yaml.error import YAMLError
+
     try:
         data = YAML(typ="safe").load(path.read_text())
     except OSError as exc:
