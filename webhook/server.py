@@ -35,6 +35,8 @@ from webhook.settings import CoreSettings
 log = logging.getLogger("webhook.server")
 
 JSON = "application/json"
+# How long idle keep-alive connections stay open after the listener closes (within --drain-timeout).
+IDLE_LINGER_SECONDS = 2.0
 
 
 class ServeSettings(CoreSettings):
@@ -413,6 +415,19 @@ def uvicorn_server(app: FastAPI, settings: ServeSettings, tls: CertReloader, sta
             if state.draining and time.monotonic() - state.drain_started >= settings.shutdown_delay:
                 self.should_exit = True
             return await super().on_tick(counter)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Stop accepting, but leave idle keep-alive connections open a moment: the apiserver may be
+            # writing a review on one, and Go does not retry a POST whose connection is closed under it.
+            # Draining answers carry `Connection: close`, so these connections empty themselves.
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            deadline = time.monotonic() + min(IDLE_LINGER_SECONDS, settings.drain_timeout)
+            while self.server_state.connections and not self.force_exit and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await super().shutdown(sockets)
 
     config = uvicorn.Config(
         app,
