@@ -102,7 +102,13 @@ class CertReloader:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.set_alpn_protocols(["http/1.1"])
-        ctx.load_cert_chain(str(self.cert_path), str(self.key_path))
+        try:
+            ctx.load_cert_chain(str(self.cert_path), str(self.key_path))
+        except ssl.SSLError as exc:
+            # OpenSSL's own words ("[SSL] PEM lib") do not say which part is wrong.
+            if "KEY_VALUES_MISMATCH" in str(exc):
+                raise ValueError("the private key does not belong to the certificate") from None
+            raise ValueError("expected a PEM certificate (chain) and its PEM private key") from None
         not_after = x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
         return ctx, not_after
 

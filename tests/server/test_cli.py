@@ -75,6 +75,27 @@ def test_serve_errors_are_one_line(
     assert len(errors) == 1 and needle in errors[0], result.output
 
 
+def test_serve_names_what_is_wrong_with_the_certificate_files(tmp_path: Path, sa_file: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    for out in (first, second):
+        assert CliRunner().invoke(main, ["certs", "generate", "--out", str(out)]).exit_code == 0
+    (tmp_path / "garbage.pem").write_text("not a certificate\n")
+    cases = [
+        (
+            tmp_path / "garbage.pem",
+            first / "tls.key",
+            "expected a PEM certificate (chain) and its PEM private key",
+        ),
+        (first / "tls.crt", second / "tls.key", "the private key does not belong to the certificate"),
+    ]
+    for cert, key, needle in cases:
+        argv = ["serve", "--port", "0", "--tls-cert", str(cert), "--tls-key", str(key)]
+        result = CliRunner().invoke(main, [*argv, "--serviceaccounts", str(sa_file)])
+        assert result.exit_code != 0 and "Traceback" not in result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and needle in errors[0] and str(cert) in errors[0], result.output
+
+
 def test_serve_reads_its_settings_from_the_config_file(tmp_path: Path, sa_file: Path) -> None:
     config = tmp_path / "serve.yaml"
     config.write_text(f"serviceaccounts: {sa_file}\nself-signed: true\nkeepalive-timeout: 30\n")
