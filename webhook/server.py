@@ -262,19 +262,21 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | Re
 
 
 class DrainMiddleware:
-    """While draining, every response carries `Connection: close` so keep-alive clients move elsewhere."""
+    """A response that starts while draining carries `Connection: close`, so keep-alive clients move on."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], state: ServerState) -> None:
         self.app = app
         self.state = state
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.state.draining:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        # Decided when the response starts: a review that arrived before the drain and ends during it
+        # must close its connection too, or that connection would sit idle until it is cut.
         async def send_closing(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and self.state.draining:
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"connection"]
                 message = {**message, "headers": [*headers, (b"connection", b"close")]}
             await send(message)

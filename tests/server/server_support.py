@@ -254,6 +254,11 @@ def exchange(
     if body:
         head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
     tls.sendall(head.encode() + b"\r\n" + body)
+    return read_response(tls)
+
+
+def read_response(tls: ssl.SSLSocket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length body: status, headers (lower-case) and body."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = tls.recv(65536)

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import ServeProcess, pod, review, ssl_context, start_serve_process
+from server_support import (
+    ServeProcess,
+    exchange,
+    pod,
+    read_response,
+    review,
+    ssl_context,
+    start_serve_process,
+)
 
 DELAY = 3.0
 DRAIN = 5.0
@@ -100,8 +108,9 @@ def test_in_flight_review_finishes_after_the_listener_closes(serve_process: Serv
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", serve_process.port), timeout=2).close()
         tls.sendall(payload[100:])
-        headers, answer = _read_response(tls)
-    assert b"connection: close" in headers.lower()
+        status, headers, body = read_response(tls)
+    assert status == 200 and headers.get("connection") == "close"
+    answer = json.loads(body)
     assert answer["response"]["uid"] == "in-flight" and answer["response"]["patch"]
     assert serve_process.popen.wait(DRAIN + 5) == 0
 
@@ -111,44 +120,22 @@ def test_review_on_an_idle_connection_just_after_the_listener_closes_is_answered
 ) -> None:
     # The apiserver may pick an idle pooled connection as the listener closes; closing it under the
     # request would lose the review (Go does not retry a POST), so idle connections linger a moment.
-    def request(uid: str) -> bytes:
-        payload = json.dumps(review(pod("vault"), uid=uid)).encode()
-        head = "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        return f"{head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload
+    def send(tls: ssl.SSLSocket, uid: str) -> tuple[dict[str, str], dict]:
+        status, headers, body = exchange(
+            tls, "POST", "/mutate", json.dumps(review(pod("vault"), uid=uid)).encode()
+        )
+        assert status == 200, body
+        return headers, json.loads(body)
 
     raw = socket.create_connection(("127.0.0.1", serve_process.port), timeout=DELAY + DRAIN + 5)
     with ssl_context(serve_process.ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-        tls.sendall(request("before"))
-        headers, answer = _read_response(tls)
-        assert b"connection: close" not in headers.lower() and answer["response"]["uid"] == "before"
+        headers, answer = send(tls, "before")
+        assert headers.get("connection") != "close" and answer["response"]["uid"] == "before"
         serve_process.popen.send_signal(signal.SIGTERM)
         time.sleep(DELAY + 0.4)  # the listener has just closed; this connection sat idle throughout
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", serve_process.port), timeout=2).close()
-        tls.sendall(request("after-close"))
-        headers, answer = _read_response(tls)
-    assert b"connection: close" in headers.lower()
+        headers, answer = send(tls, "after-close")
+    assert headers.get("connection") == "close"
     assert answer["response"]["uid"] == "after-close" and answer["response"]["patch"]
     assert serve_process.popen.wait(DRAIN + 5) == 0
-
-
-def _read_response(tls: ssl.SSLSocket) -> tuple[bytes, dict]:
-    """One HTTP/1.1 response with a Content-Length body: (headers, parsed JSON body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = tls.recv(65536)
-        assert chunk, f"connection closed before a response: {data!r}"
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status, _, headers = head.partition(b"\r\n")
-    assert status == b"HTTP/1.1 200 OK", head
-    length = next(
-        int(line.split(b":")[1])
-        for line in headers.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        chunk = tls.recv(65536)
-        assert chunk, "connection closed mid-body"
-        body += chunk
-    return headers, json.loads(body)
