@@ -569,14 +569,3 @@ def token_request(
     else:
         text = dump_json(credential.exec_credential(result["token"]))
     write_output(text, out, private=True)
-
-
-# What webhook/cli.py registers.
-COMMANDS = (
-    argocd_group,
-    credential_command,
-    kubeconfig_command,
-    downstream_group,
-    oidc_group,
-    token_group,
-)
