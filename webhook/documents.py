@@ -26,7 +26,9 @@ except ImportError:  # pragma: no cover - a plain PyYAML install still works, on
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
-_SEPARATOR = re.compile(r"^---(?=[ \t\r]|$)", re.M)
+# "---" after a newline (the text's start is checked apart): a literal first character lets re scan fast,
+# where ^ with re.M tries every position.
+_SEPARATOR = re.compile(r"\n---(?=[ \t\r\n]|\Z)")
 # Plain scalars whose YAML 1.1 meaning (kubectl's) differs from YAML 1.2's, after ": " or "- ".
 # Two patterns with a literal first character: Python's re scans for those quickly.
 _YAML11_VALUE = (
@@ -95,9 +97,7 @@ def parse(source: str, text: str) -> list[Document]:
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         return _parse_json(source, text)
-    starts = [m.start() for m in _SEPARATOR.finditer(text)]
-    if not starts or starts[0] != 0:
-        starts.insert(0, 0)
+    starts = [0, *(m.start() + 1 for m in _SEPARATOR.finditer(text))]
     starts.append(len(text))
     docs: list[Document] = []
     line = 1

@@ -18,6 +18,28 @@ def test_raw_documents_add_up_to_the_source() -> None:
     assert [d.line for d in docs] == [1, 2, 4, 6, 8]
 
 
+@pytest.mark.parametrize(
+    ("text", "data"),
+    [
+        ("---\na: 1\n", [{"a": 1}]),  # a leading separator starts no empty document
+        ("---", [None]),
+        ("a: 1\n---", [{"a": 1}, None]),  # a separator on the last line, without a newline
+        ("a: 1\r\n---\r\nb: 2\r\n", [{"a": 1}, {"b": 2}]),
+        ("a: 1\n--- \nb: 2\n---\t# tab, then a comment\nc: 3\n", [{"a": 1}, {"b": 2}, {"c": 3}]),
+        ("a: |\n  ----\n  --- x\nb: ---x\n", [{"a": "----\n--- x\n", "b": "---x"}]),  # not at a line start
+        ("a: 1\n----\n", None),  # four dashes are no separator (and no valid YAML here)
+    ],
+)
+def test_separators_are_found_only_at_line_starts(text: str, data: list | None) -> None:
+    if data is None:
+        with pytest.raises(InputError):
+            parse("f", text)
+        return
+    docs = parse("f", text)
+    assert [d.data for d in docs] == data
+    assert "".join(d.raw for d in docs) == text
+
+
 def test_yaml_1_1_scalars_are_read_as_kubectl_reads_them() -> None:
     text = "mode: 0644\nflag: yes\nport: 8080\nname: nginx\nversion: '0644'\n"
     assert parse("f", text)[0].data == {
