@@ -242,6 +242,31 @@ def test_windows_pods_get_windows_paths(spec: dict) -> None:
     assert mounts_of(result, "app")[0]["mountPath"] == "/var/run/secrets/tokens"
 
 
+def test_one_serviceaccount_read_for_many_pods_gives_each_pod_its_own_answer() -> None:
+    """The reading of a ServiceAccount is memoised: pods that differ where it matters must not share it."""
+    settings, account = CoreSettings(), sa(VAULT)
+    _, linux = run(pod(), account, settings)
+    _, windows = run(pod(nodeSelector={"kubernetes.io/os": "windows"}), account, settings)
+    _, again = run(pod(), account, settings)
+    assert env_of(linux, "app") == env_of(again, "app")
+    assert env_of(linux, "app") == [("TOKEN_FILE", "/var/run/secrets/tokens/oidc-token")]
+    assert env_of(windows, "app") == [("TOKEN_FILE", "C:\\var\\run\\secrets\\tokens\\oidc-token")]
+    # A pod's own annotation overrides the memoised reading.
+    outcome, _ = run(pod(annotations={f"{P}/audience": "other"}), account, settings)
+    assert [t.audience for t in outcome.tokens] == ["other"]
+    # A changed ServiceAccount is a new object: its new values apply at once.
+    outcome, _ = run(pod(), sa({**VAULT, f"{P}/audience": "vault-2"}), settings)
+    assert [t.audience for t in outcome.tokens] == ["vault-2"]
+    # Other settings, other reading.
+    outcome, _ = run(pod(), account, CoreSettings(default_mount_path="/run/tok"))
+    assert [t.file_path for t in outcome.tokens] == ["/run/tok/oidc-token"]
+    # skip-containers on the ServiceAccount: the warning depends on each pod's containers.
+    skipping = sa({**VAULT, f"{P}/skip-containers": "side"})
+    with_side, _ = run(pod({"name": "app", "image": "a"}, {"name": "side", "image": "b"}), skipping, settings)
+    without_side, _ = run(pod(), skipping, settings)
+    assert with_side.warnings == [] and any("'side'" in w for w in without_side.warnings)
+
+
 def test_prefix_and_defaults_come_from_settings() -> None:
     settings = CoreSettings(
         annotation_prefix="tokens.example.com", default_mount_path="/run/tok", default_expiration_seconds=1800

@@ -139,10 +139,38 @@ def _collect(
     return fields, pod_keys
 
 
+# Most pods add nothing under the prefix, so their reading is their ServiceAccount's: memoised per
+# ServiceAccount and settings object (a changed ServiceAccount is a new object) and Windows-ness.
+_READINGS: dict[tuple[int, int, bool], tuple[ServiceAccountInfo, CoreSettings, DialectResult]] = {}
+
+
 def resolve(
     pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
 ) -> DialectResult:
     """Read the generic annotations of a pod and its ServiceAccount into an Injection."""
+    pod_annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    start = settings.annotation_prefix + "/"
+    if (
+        serviceaccount is None
+        or any(isinstance(k, str) and k.startswith(start) for k in pod_annotations)
+        # skip-containers makes the reading depend on the pod's container names (warnings)
+        or start + "skip-containers" in serviceaccount.annotations
+    ):
+        return _resolve(pod, serviceaccount, settings)
+    key = (id(serviceaccount), id(settings), is_windows(pod))
+    cached = _READINGS.get(key)
+    if cached is not None and cached[0] is serviceaccount and cached[1] is settings:
+        return cached[2]
+    result = _resolve(pod, serviceaccount, settings)
+    if len(_READINGS) >= 4096:
+        _READINGS.clear()
+    _READINGS[key] = (serviceaccount, settings, result)
+    return result
+
+
+def _resolve(
+    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
+) -> DialectResult:
     prefix = settings.annotation_prefix
     sources: list[tuple[str, Mapping[str, Any]]] = []
     if serviceaccount is not None and serviceaccount.annotations:
