@@ -87,121 +87,128 @@ def _split_pointer(path: str) -> tuple[str, ...]:
 
 
 class _Block:
-    """A block collection in the text: its kind, column (keys, or dashes) and first line.
+    """A block collection in the text: its kind, column (keys, or dashes) and first line's start offset.
 
-    `end` (one past its last line) is found only when needed: looking up keys stops at the first line
-    indented less than the block anyway.
+    `end` (the offset of the first line after it) is found only when needed, by one regex search.
     """
 
-    __slots__ = ("column", "end", "first", "items", "kind")
+    __slots__ = ("column", "end", "items", "kind", "start")
 
-    def __init__(self, kind: str, column: int, first: int, end: int = -1) -> None:
+    def __init__(self, kind: str, column: int, start: int, end: int = -1) -> None:
         self.kind = kind
         self.column = column
-        self.first = first
+        self.start = start
         self.end = end
-        self.items: list[int] | None = None  # first lines of a sequence's items
+        self.items: list[int] | None = None  # start offsets of a sequence's items
+
+
+# Lines are "content" unless blank or a comment. Searches start at a "\n" so re finds candidates quickly.
+_NEXT_CONTENT = re.compile(r"\n( *)[^ \r\n#]")
+# After a key: only a comment may follow on its line, then blank or comment lines, then the value's first
+# content line, whose indentation is group 1.
+_BLOCK_VALUE = r"[ \t]*:(?:[ \t]+(?:#[^\n]*)?)?(?:\n[ \t]*(?:#[^\n]*)?)*\n( *)(?=[^ \r\n#])"
+_KEY_THEN_SEQUENCE = re.compile(r":\n( *)- ")
+
+
+@lru_cache(maxsize=256)
+def _key_and_value(key: str) -> re.Pattern[str]:
+    return re.compile(re.escape(key) + _BLOCK_VALUE)
+
+
+@lru_cache(maxsize=256)
+def _key_line(column: int, key: str) -> re.Pattern[str]:
+    return re.compile("\n" + " " * column + re.escape(key) + _BLOCK_VALUE)
+
+
+@lru_cache(maxsize=256)
+def _block_end(kind: str, column: int) -> re.Pattern[str] | None:
+    """The first line after a block's first line that is outside it: content indented less (or, for a
+    sequence, content at its column that is not an item)."""
+    if kind == "map":
+        return re.compile(rf"\n {{0,{column - 1}}}[^ \r\n#]") if column else None
+    less = rf" {{0,{column - 1}}}[^ \r\n#]|" if column else ""
+    return re.compile(rf"\n(?:{less} {{{column}}}[^ \r\n#-])")
 
 
 class _Text:
+    """Finds blocks in a document's text by indentation, working on offsets (no per-line lists)."""
+
     def __init__(self, text: str) -> None:
-        self.lines = lines = text.split("\n")
-        stripped = [line.lstrip(" ") for line in lines]
-        self.indents = [len(a) - len(b) for a, b in zip(lines, stripped, strict=True)]
-        self.content = [s != "" and s[0] != "#" and s != "\r" for s in stripped]
+        self.text = text
         self._resolved: dict[tuple[str, ...], _Block] = {}
 
+    def line_end(self, start: int) -> int:
+        end = self.text.find("\n", start)
+        return len(self.text) if end < 0 else end
+
     def root(self) -> _Block:
-        for i, line in enumerate(self.lines):
-            if not self.content[i] or line.startswith("%") or line.rstrip() == "---":
-                continue
-            if line.startswith("---") or self.indents[i] != 0:
-                raise EditError("document does not start with a block mapping at column 0")
-            return _Block("map", 0, i, len(self.lines))
+        text, start = self.text, 0
+        while start < len(text):
+            end = self.line_end(start)
+            line = text[start:end]
+            stripped = line.lstrip(" ")
+            if stripped and stripped[0] not in "#\r" and line[0] != "%" and line.rstrip() != "---":
+                if line.startswith("---") or len(stripped) != len(line):
+                    raise EditError("document does not start with a block mapping at column 0")
+                return _Block("map", 0, start, len(text))
+            start = end + 1
         raise EditError("empty document")
 
     def end_of(self, block: _Block) -> int:
         if block.end < 0:
-            column, lines, indents, content = block.column, self.lines, self.indents, self.content
-            block.end = len(lines)
-            for i in range(block.first + 1, len(lines)):
-                if not content[i]:
-                    continue
-                if indents[i] < column or (
-                    block.kind == "seq" and indents[i] == column and lines[i][column] != "-"
-                ):
-                    block.end = i
-                    break
+            pattern = _block_end(block.kind, block.column)
+            found = pattern.search(self.text, self.line_end(block.start)) if pattern else None
+            block.end = found.start() + 1 if found else len(self.text)
         return block.end
 
-    def key_line(self, block: _Block, key: str) -> tuple[int, int]:
-        """(line, column where the value starts) of `key` in a block mapping."""
-        col, lines, indents, content = block.column, self.lines, self.indents, self.content
-        for i in range(block.first, len(lines)):
-            if not content[i]:
-                continue
-            indent = indents[i]
-            if i != block.first:
-                if indent < col:
-                    break
-                if indent != col:
-                    continue
-            elif indent != col and lines[i][:col].lstrip(" -") != "":
-                continue
-            line = lines[i]
-            if line.startswith(key, col):
-                match = _KEY_RE.match(line, col)
-                if match and match.group(1).rstrip() == key:
-                    return i, match.end()
-        raise EditError(f"key {key!r} not found")
-
-    def value_block(self, parent: _Block, line: int, value_col: int) -> _Block:
-        """The block collection that is the value of the key on `line` (nothing else may follow the key)."""
-        rest = self.lines[line][value_col:].strip()
-        if rest and not rest.startswith("#"):
-            raise EditError("value on the key's line (scalar, flow or block scalar)")
-        start = line + 1
-        while start < len(self.lines) and not self.content[start]:
-            start += 1
-        if start >= len(self.lines):
-            raise EditError("empty value")
-        indent = self.indents[start]
-        text = self.lines[start][indent:]
-        if text.startswith("- ") or text.rstrip() == "-":
-            if indent < parent.column:
+    def value_of(self, block: _Block, key: str) -> _Block:
+        """The block collection that is the value of `key` in a block mapping (nothing may follow the key)."""
+        text, col, start = self.text, block.column, block.start
+        # The block's first line may carry a sequence dash before the key ("- env:").
+        found = None
+        if text.startswith(key, start + col) and text[start : start + col].lstrip(" -") == "":
+            found = _key_and_value(key).match(text, start + col)
+        if found is None:
+            found = _key_line(col, key).search(text, start - 1 if start else 0, self.end_of(block))
+        if found is None:
+            raise EditError(f"key {key!r} not found with a block value")
+        indent, first = len(found.group(1)), found.end()
+        line = text[first : self.line_end(first)]
+        if line.startswith("- ") or line.rstrip() == "-":
+            if indent < col:
                 raise EditError("sequence less indented than its key")
-            return _Block("seq", indent, start)
-        if indent <= parent.column:
+            return _Block("seq", indent, first - indent)
+        if indent <= col:
             raise EditError("empty value")
-        return _Block("map", indent, start)
+        return _Block("map", indent, first - indent)
 
     def item(self, seq: _Block, index: int) -> _Block:
         """The block mapping that is item `index` of a block sequence."""
+        text, column = self.text, seq.column
+        end = self.end_of(seq)
         if seq.items is None:
-            column, lines, indents, content = seq.column, self.lines, self.indents, self.content
-            seq.items = [
-                i
-                for i in range(seq.first, self.end_of(seq))
-                if content[i] and indents[i] == column and lines[i][column] == "-"
-            ]
+            needle = "\n" + " " * column + "-"
+            starts = [seq.start]  # a sequence block starts at its first item
+            found = text.find(needle, seq.start, end)
+            while found >= 0:
+                starts.append(found + 1)
+                found = text.find(needle, found + 1, end)
+            seq.items = starts
         starts = seq.items
         if index >= len(starts):
             raise EditError("no such item")
         first = starts[index]
-        end = starts[index + 1] if index + 1 < len(starts) else self.end_of(seq)
-        line = self.lines[first]
-        after = line[seq.column + 1 :]
-        col = seq.column + 1 + len(after) - len(after.lstrip(" "))
+        item_end = starts[index + 1] if index + 1 < len(starts) else end
+        after = text[first + column + 1 : self.line_end(first)]
         if not after.strip() or after.lstrip().startswith("#"):
-            inner = first + 1
-            while inner < end and not self.content[inner]:
-                inner += 1
-            if inner >= end:
+            found = _NEXT_CONTENT.search(text, self.line_end(first), item_end)
+            if found is None:
                 raise EditError("empty item")
-            return _Block("map", self.indents[inner], inner, end)
-        if not _KEY_RE.match(line, col):
+            return _Block("map", len(found.group(1)), found.start() + 1, item_end)
+        col = column + 1 + len(after) - len(after.lstrip(" "))
+        if not _KEY_RE.match(text, first + col, self.line_end(first)):
             raise EditError("item is not a block mapping")
-        return _Block("map", col, first, end)
+        return _Block("map", col, first, item_end)
 
     def resolve(self, parts: tuple[str, ...]) -> _Block:
         block = self._resolved.get(parts)
@@ -212,8 +219,7 @@ class _Text:
         else:
             parent, part = self.resolve(parts[:-1]), parts[-1]
             if parent.kind == "map":
-                line, value_col = self.key_line(parent, part)
-                block = self.value_block(parent, line, value_col)
+                block = self.value_of(parent, part)
             elif part.isdigit():
                 block = self.item(parent, int(part))
             else:
@@ -221,25 +227,27 @@ class _Text:
         self._resolved[parts] = block
         return block
 
-    def insertion_line(self, block: _Block) -> int:
-        """Line index after the block's last content line."""
-        for i in range(self.end_of(block) - 1, block.first - 1, -1):
-            if self.content[i]:
-                return i + 1
-        return block.first + 1
+    def insertion_point(self, block: _Block) -> int:
+        """Offset of the line after the block's last content line (the text's end if that line is last)."""
+        text, start = self.text, block.start
+        stop = self.end_of(block)
+        while stop > start:
+            line_start = text.rfind("\n", start, stop - 1) + 1 or start
+            line = text[line_start:stop]
+            stripped = line.lstrip(" ")
+            if stripped and stripped[0] not in "#\r\n":
+                return stop
+            stop = line_start
+        return min(self.line_end(start) + 1, len(text))
 
     def sequence_offset(self) -> int:
         """How far this document indents a block sequence under its key (0 in kubectl's style)."""
-        lines, content, indents = self.lines, self.content, self.indents
-        for i in range(len(lines) - 1):
-            if (
-                content[i]
-                and lines[i].endswith(":")
-                and content[i + 1]
-                and lines[i + 1][indents[i + 1] :][:2] == "- "
-                and not lines[i].lstrip().startswith("-")
-            ):
-                return max(indents[i + 1] - indents[i], 0)
+        text = self.text
+        for found in _KEY_THEN_SEQUENCE.finditer(text):
+            line_start = text.rfind("\n", 0, found.start()) + 1
+            stripped = text[line_start : found.start()].lstrip(" ")
+            if stripped and stripped[0] != "#" and not stripped.lstrip().startswith("-"):
+                return max(len(found.group(1)) - (found.start() - line_start - len(stripped)), 0)
         return 0
 
 
@@ -298,6 +306,23 @@ def _emit(value: Any, indent: int, offset: int, lines: list[str]) -> None:
             lines.append(f"{pad}- {_inline(item)}")
 
 
+_EMITTED: dict[tuple[str, int, int], str] = {}
+
+
+def _emitted(value: Any, indent: int, offset: int) -> str:
+    """`_emit`'s lines as text, memoised by the value's repr (exact for JSON-like data): the values repeat
+    across pods, one per ServiceAccount token, mount and env var."""
+    key = (repr(value), indent, offset)
+    text = _EMITTED.get(key)
+    if text is None:
+        if len(_EMITTED) >= 4096:
+            _EMITTED.clear()
+        lines: list[str] = []
+        _emit(value, indent, offset, lines)
+        text = _EMITTED[key] = "\n".join(lines) + "\n"
+    return text
+
+
 def _inline(value: Any) -> str:
     kind = type(value)
     if kind is dict:
@@ -310,7 +335,7 @@ def _inline(value: Any) -> str:
 def splice(text: str, ops: list[dict[str, Any]]) -> str:
     """Insert each `add` op's value as new lines; raise EditError when an op needs anything else."""
     doc = _Text(text)
-    inserts: list[tuple[int, int, int, int, list[str]]] = []
+    inserts: list[tuple[int, int, int, int, str]] = []
     offset = -1
     for number, op in enumerate(ops):
         if op.get("op") != "add":
@@ -318,30 +343,33 @@ def splice(text: str, ops: list[dict[str, Any]]) -> str:
         parts = _split_pointer(op["path"])
         if offset < 0:
             offset = doc.sequence_offset()
-        lines: list[str] = []
         if parts[-1] == "-":
             seq = doc.resolve(parts[:-1])
             if seq.kind != "seq":
                 raise EditError("append to something that is not a block sequence")
-            _emit([op["value"]], seq.column, offset, lines)
-            inserts.append((doc.insertion_line(seq), -seq.column, 0, number, lines))
+            lines = _emitted([op["value"]], seq.column, offset)
+            inserts.append((doc.insertion_point(seq), -seq.column, 0, number, lines))
         else:
             parent = doc.resolve(parts[:-1])
             if parent.kind != "map":
                 raise EditError("add a key to something that is not a block mapping")
             # The engine adds a key only when it is absent or null; a null one left in place would make a
             # duplicate key, which the check after the edit refuses (then the round trip takes over).
-            _emit({parts[-1]: op["value"]}, parent.column, offset, lines)
-            inserts.append((doc.insertion_line(parent), -parent.column, 1, number, lines))
-    # At one line: deeper lines first, and list items before new keys of the same column, so every inserted
+            lines = _emitted({parts[-1]: op["value"]}, parent.column, offset)
+            inserts.append((doc.insertion_point(parent), -parent.column, 1, number, lines))
+    # At one place: deeper lines first, and list items before new keys of the same column, so every inserted
     # line attaches to the collection it was meant for.
     inserts.sort(key=lambda item: item[:4])
-    out = list(doc.lines)
-    for line, *_, block in reversed(inserts):
-        out[line:line] = block
-    if doc.lines[-1] != "" and inserts and inserts[-1][0] >= len(doc.lines):
-        out.append("")  # the text had no final newline: end the inserted lines with one
-    return "\n".join(out)
+    out: list[str] = []
+    done = 0
+    for at, *_, lines in inserts:
+        out.append(text[done:at])
+        if at == len(text) and text and text[-1] != "\n" and done != at:
+            out.append("\n")  # the text had no final newline: start the inserted lines on their own line
+        out.append(lines)
+        done = at
+    out.append(text[done:])
+    return "".join(out)
 
 
 def roundtrip(raw: str, ops: list[dict[str, Any]]) -> str:
