@@ -92,7 +92,7 @@ class _Block:
     `end` (the offset of the first line after it) is found only when needed, by one regex search.
     """
 
-    __slots__ = ("column", "end", "items", "kind", "start")
+    __slots__ = ("column", "end", "items", "kind", "start", "tail")
 
     def __init__(self, kind: str, column: int, start: int, end: int = -1) -> None:
         self.kind = kind
@@ -100,13 +100,16 @@ class _Block:
         self.start = start
         self.end = end
         self.items: list[int] | None = None  # start offsets of a sequence's items
+        self.tail = -1  # offset after its last content line, once known
 
 
 # Lines are "content" unless blank or a comment. Searches start at a "\n" so re finds candidates quickly.
 _NEXT_CONTENT = re.compile(r"\n( *)[^ \r\n#]")
 # After a key: only a comment may follow on its line, then blank or comment lines, then the value's first
-# content line, whose indentation is group 1.
-_BLOCK_VALUE = r"[ \t]*:(?:[ \t]+(?:#[^\n]*)?)?(?:\n[ \t]*(?:#[^\n]*)?)*\n( *)(?=[^ \r\n#])"
+# content line: group 1 is its indentation, group 2 its dash when it is a sequence item.
+_BLOCK_VALUE = (
+    r"[ \t]*:(?:[ \t]+(?:#[^\n]*)?)?(?:\n[ \t]*(?:#[^\n]*)?)*\n( *)(?=[^ \r\n#])(-(?= |[ \t\r]*(?:\n|\Z)))?"
+)
 _KEY_THEN_SEQUENCE = re.compile(r":\n( *)- ")
 
 
@@ -169,12 +172,15 @@ class _Text:
         if text.startswith(key, start + col) and text[start : start + col].lstrip(" -") == "":
             found = _key_and_value(key).match(text, start + col)
         if found is None:
-            found = _key_line(col, key).search(text, start - 1 if start else 0, self.end_of(block))
+            # Unbounded when the block's end is not known yet: a key found past it would make the check
+            # after the edit fail (and the round trip take over); finding the end first costs every time.
+            end = block.end if block.end >= 0 else len(text)
+            found = _key_line(col, key).search(text, start - 1 if start else 0, end)
         if found is None:
             raise EditError(f"key {key!r} not found with a block value")
-        indent, first = len(found.group(1)), found.end()
-        line = text[first : self.line_end(first)]
-        if line.startswith("- ") or line.rstrip() == "-":
+        spaces, dash = found.groups()
+        indent, first = len(spaces), found.start(2) if dash else found.end()
+        if dash:
             if indent < col:
                 raise EditError("sequence less indented than its key")
             return _Block("seq", indent, first - indent)
@@ -229,16 +235,20 @@ class _Text:
 
     def insertion_point(self, block: _Block) -> int:
         """Offset of the line after the block's last content line (the text's end if that line is last)."""
+        if block.tail >= 0:
+            return block.tail
         text, start = self.text, block.start
         stop = self.end_of(block)
         while stop > start:
             line_start = text.rfind("\n", start, stop - 1) + 1 or start
-            line = text[line_start:stop]
-            stripped = line.lstrip(" ")
+            stripped = text[line_start:stop].lstrip(" ")
             if stripped and stripped[0] not in "#\r\n":
-                return stop
+                break
             stop = line_start
-        return min(self.line_end(start) + 1, len(text))
+        else:
+            stop = min(self.line_end(start) + 1, len(text))
+        block.tail = stop
+        return stop
 
     def sequence_offset(self) -> int:
         """How far this document indents a block sequence under its key (0 in kubectl's style)."""
