@@ -238,6 +238,53 @@ def test_json_output_is_a_list_of_the_mutated_objects() -> None:
     assert value["items"][1]["spec"]["template"]["spec"]["volumes"][0]["name"] == VOL
 
 
+EDGE_VALUES = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: edges
+  annotations:
+    created: 2024-01-31
+data:
+  mode: 0644
+  huge: 123456789012345678901234567890
+  1: int key
+  text: "ünïcode ✓"
+"""
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [EDGE_VALUES.replace("  huge: 123456789012345678901234567890\n", ""), EDGE_VALUES],
+    ids=["orjson", "json"],
+)
+def test_json_output_is_what_json_dumps_writes(extra: str) -> None:
+    """orjson writes it (fast), json.dumps what orjson refuses (a 97-bit integer); the text is the same."""
+    text = ALL_KINDS + "---\n" + extra
+    result = render("-", "-o", "json", stdin=text)
+    assert result.exit_code == 0, result.stderr
+    value = json.loads(result.stdout)
+    # 0644 makes the document YAML 1.1 (PyYAML), which reads 2024-01-31 as a date.
+    expected_objects = [d.data for d in _docs(render("-", stdin=text).stdout)]
+    expected = {"apiVersion": "v1", "kind": "List", "items": expected_objects}
+    assert result.stdout == json.dumps(expected, indent=2, ensure_ascii=False, default=str) + "\n"
+    assert value["items"][-1]["metadata"]["annotations"]["created"] == "2024-01-31"
+    assert value["items"][-1]["data"]["mode"] == 420 and value["items"][-1]["data"]["1"] == "int key"
+
+
+@pytest.mark.parametrize("output", ["json", "patch"])
+def test_outputs_without_text_skip_the_yaml_edit(output: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = render("-", "-o", output, stdin=ALL_KINDS).stdout
+
+    def no_edit(*args: object) -> str:
+        raise AssertionError("json and patch print no document text; the edit is wasted work")
+
+    monkeypatch.setattr("webhook.render.edit_document", no_edit)
+    result = render("-", "-o", output, stdin=ALL_KINDS)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == expected
+
+
 def test_diff_output_only_adds_lines() -> None:
     result = render("-", "-o", "diff", stdin=ALL_KINDS)
     lines = result.stdout.splitlines()
