@@ -353,14 +353,14 @@ def splice(text: str, ops: list[dict[str, Any]]) -> str:
         parts = _split_pointer(op["path"])
         if offset < 0:
             offset = doc.sequence_offset()
+        parent = doc.resolve(parts[:-1])
         if parts[-1] == "-":
-            seq = doc.resolve(parts[:-1])
+            seq = parent
             if seq.kind != "seq":
                 raise EditError("append to something that is not a block sequence")
             lines = _emitted([op["value"]], seq.column, offset)
             inserts.append((doc.insertion_point(seq), -seq.column, 0, number, lines))
         else:
-            parent = doc.resolve(parts[:-1])
             if parent.kind != "map":
                 raise EditError("add a key to something that is not a block mapping")
             # The engine adds a key only when it is absent or null; a null one left in place would make a
@@ -369,7 +369,7 @@ def splice(text: str, ops: list[dict[str, Any]]) -> str:
             inserts.append((doc.insertion_point(parent), -parent.column, 1, number, lines))
     # At one place: deeper lines first, and list items before new keys of the same column, so every inserted
     # line attaches to the collection it was meant for.
-    inserts.sort(key=lambda item: item[:4])
+    inserts.sort()  # op numbers are unique: the text is never compared
     out: list[str] = []
     done = 0
     for at, *_, lines in inserts:
