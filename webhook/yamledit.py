@@ -107,20 +107,10 @@ class _Block:
 _NEXT_CONTENT = re.compile(r"\n( *)[^ \r\n#]")
 # After a key: only a comment may follow on its line, then blank or comment lines, then the value's first
 # content line: group 1 is its indentation, group 2 its dash when it is a sequence item.
-_BLOCK_VALUE = (
+_BLOCK_VALUE = re.compile(
     r"[ \t]*:(?:[ \t]+(?:#[^\n]*)?)?(?:\n[ \t]*(?:#[^\n]*)?)*\n( *)(?=[^ \r\n#])(-(?= |[ \t\r]*(?:\n|\Z)))?"
 )
 _KEY_THEN_SEQUENCE = re.compile(r":\n( *)- ")
-
-
-@lru_cache(maxsize=256)
-def _key_and_value(key: str) -> re.Pattern[str]:
-    return re.compile(re.escape(key) + _BLOCK_VALUE)
-
-
-@lru_cache(maxsize=256)
-def _key_line(column: int, key: str) -> re.Pattern[str]:
-    return re.compile("\n" + " " * column + re.escape(key) + _BLOCK_VALUE)
 
 
 @lru_cache(maxsize=256)
@@ -170,12 +160,15 @@ class _Text:
         # The block's first line may carry a sequence dash before the key ("- env:").
         found = None
         if text.startswith(key, start + col) and text[start : start + col].lstrip(" -") == "":
-            found = _key_and_value(key).match(text, start + col)
+            found = _BLOCK_VALUE.match(text, start + col + len(key))
         if found is None:
             # Unbounded when the block's end is not known yet: a key found past it would make the check
             # after the edit fail (and the round trip take over); finding the end first costs every time.
             end = block.end if block.end >= 0 else len(text)
-            found = _key_line(col, key).search(text, start - 1 if start else 0, end)
+            needle = "\n" + " " * col + key
+            at = text.find(needle, start - 1 if start else 0, end)
+            while at >= 0 and (found := _BLOCK_VALUE.match(text, at + len(needle))) is None:
+                at = text.find(needle, at + 1, end)
         if found is None:
             raise EditError(f"key {key!r} not found with a block value")
         spaces, dash = found.groups()
