@@ -348,28 +348,26 @@ def splice(text: str, ops: list[dict[str, Any]]) -> str:
             offset = doc.sequence_offset()
         parent = doc.resolve(parts[:-1])
         if parts[-1] == "-":
-            seq = parent
-            if seq.kind != "seq":
+            if parent.kind != "seq":
                 raise EditError("append to something that is not a block sequence")
-            lines = _emitted([op["value"]], seq.column, offset)
-            inserts.append((doc.insertion_point(seq), -seq.column, 0, number, lines))
+            chunk, kind = _emitted([op["value"]], parent.column, offset), 0
         else:
             if parent.kind != "map":
                 raise EditError("add a key to something that is not a block mapping")
             # The engine adds a key only when it is absent or null; a null one left in place would make a
             # duplicate key, which the check after the edit refuses (then the round trip takes over).
-            lines = _emitted({parts[-1]: op["value"]}, parent.column, offset)
-            inserts.append((doc.insertion_point(parent), -parent.column, 1, number, lines))
+            chunk, kind = _emitted({parts[-1]: op["value"]}, parent.column, offset), 1
+        inserts.append((doc.insertion_point(parent), -parent.column, kind, number, chunk))
     # At one place: deeper lines first, and list items before new keys of the same column, so every inserted
     # line attaches to the collection it was meant for.
     inserts.sort()  # op numbers are unique: the text is never compared
     out: list[str] = []
     done = 0
-    for at, *_, lines in inserts:
+    for at, *_, chunk in inserts:
         out.append(text[done:at])
         if at == len(text) and text and text[-1] != "\n" and done != at:
             out.append("\n")  # the text had no final newline: start the inserted lines on their own line
-        out.append(lines)
+        out.append(chunk)
         done = at
     out.append(text[done:])
     return "".join(out)
