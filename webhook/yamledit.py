@@ -198,14 +198,15 @@ class _Text:
             raise EditError("no such item")
         first = starts[index]
         item_end = starts[index + 1] if index + 1 < len(starts) else end
-        after = text[first + column + 1 : self.line_end(first)]
+        line_end = self.line_end(first)
+        after = text[first + column + 1 : line_end]
         if not after.strip() or after.lstrip().startswith("#"):
-            found = _NEXT_CONTENT.search(text, self.line_end(first), item_end)
+            found = _NEXT_CONTENT.search(text, line_end, item_end)
             if found is None:
                 raise EditError("empty item")
             return _Block("map", len(found.group(1)), found.start() + 1, item_end)
         col = column + 1 + len(after) - len(after.lstrip(" "))
-        if not _KEY_RE.match(text, first + col, self.line_end(first)):
+        if not _KEY_RE.match(text, first + col, line_end):
             raise EditError("item is not a block mapping")
         return _Block("map", col, first, item_end)
 
