@@ -23,7 +23,7 @@ from webhook.options import core_settings_options, settings_from_options
 from webhook.settings import CoreSettings
 from webhook.spec import ServiceAccountInfo
 from webhook.workloads import pod_templates
-from webhook.yamledit import apply_ops, edit_document
+from webhook.yamledit import apply_ops, edit_documents
 
 EXIT_DENIED = 1
 EXIT_INPUT = 2
@@ -61,8 +61,8 @@ def render_documents(
     *,
     edit: bool = True,
 ) -> RenderReport:
-    """Mutate every pod template; the ops are applied to the documents' data and, with `edit`, changed
-    documents get new text. Pure apart from the documents' data."""
+    """Mutate every pod template; unless a template would be denied, the ops are applied to the documents'
+    data and, with `edit`, changed documents get new text. Pure apart from the documents' data."""
     report = RenderReport([], [], [], [])
     for doc in docs:
         rendered = RenderedDocument(doc, text=doc.raw)
@@ -90,10 +90,14 @@ def render_documents(
             if outcome.patch:
                 report.changed_templates += 1
                 rendered.ops.extend({**op, "path": template.pointer + op["path"]} for op in outcome.patch)
-        if rendered.ops and not report.errors:
-            expected = apply_ops(doc.data, rendered.ops)
-            if edit:
-                rendered.text = edit_document(doc, rendered.ops, expected)
+    if report.errors:
+        return report
+    # Stage by stage over all documents, as edit_documents does: faster than one document at a time.
+    changed = report.changed
+    edits = [(r.doc, r.ops, apply_ops(r.doc.data, r.ops)) for r in changed]
+    if edit:
+        for rendered, text in zip(changed, edit_documents(edits), strict=True):
+            rendered.text = text
     return report
 
 

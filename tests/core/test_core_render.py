@@ -279,7 +279,7 @@ def test_outputs_without_text_skip_the_yaml_edit(output: str, monkeypatch: pytes
     def no_edit(*args: object) -> str:
         raise AssertionError("json and patch print no document text; the edit is wasted work")
 
-    monkeypatch.setattr("webhook.render.edit_document", no_edit)
+    monkeypatch.setattr("webhook.render.edit_documents", no_edit)
     result = render("-", "-o", output, stdin=ALL_KINDS)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == expected
