@@ -53,6 +53,40 @@ def test_yaml_1_1_scalars_are_read_as_kubectl_reads_them() -> None:
     assert not parse("f", "name: no-way\nmode: 420\n")[0].yaml11
 
 
+YAML11_ONLY = (
+    "0644",
+    "+0644",
+    "-012",
+    "0_644",
+    "0b101",
+    "y",
+    "N",
+    "Yes",
+    "NO",
+    "On",
+    "off",
+    "1:20",
+    "190:20:30",
+)
+
+
+@pytest.mark.parametrize("value", YAML11_ONLY)
+@pytest.mark.parametrize("layout", ["k: {}\n", "k:   {}  # why\n", "items:\n- {}\n", "- a\n-   {}\n"])
+def test_every_yaml_1_1_plain_scalar_is_read_as_pyyaml_reads_it(value: str, layout: str) -> None:
+    import yaml
+
+    doc = parse("f", layout.format(value))[0]
+    assert doc.yaml11
+    assert doc.data == yaml.safe_load(layout.format(value))
+
+
+@pytest.mark.parametrize(
+    "value", ["8080", "0", "nginx", "'yes'", '"0644"', "no-way", "1:60", "onion", "-x", "0.5"]
+)
+def test_scalars_both_yaml_versions_agree_on_stay_on_the_fast_loader(value: str) -> None:
+    assert not parse("f", f"k: {value}\nitems:\n- {value}\n")[0].yaml11
+
+
 def test_json_streams_and_lists() -> None:
     pod = '{"kind": "Pod", "spec": {"containers": []}}'
     text = f'{{"kind": "Pod", "spec": {{}}}}\n{{"kind": "List", "items": [{pod}]}}\n'
