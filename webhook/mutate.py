@@ -13,6 +13,7 @@ from typing import Any
 from webhook.dialects import DIALECTS
 from webhook.settings import CoreSettings
 from webhook.spec import (
+    MAPPING_TYPES,
     DialectResult,
     Injection,
     JsonPatchOp,
@@ -47,7 +48,7 @@ def mutate_pod(
 ) -> Outcome:
     """Resolve every enabled dialect for this pod and compute the patch that injects their tokens."""
     spec = pod.get("spec")
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, MAPPING_TYPES):
         return Outcome([], ["the pod has no spec object; nothing to inject into"], [], None, (), ())
 
     results: list[DialectResult] = []
@@ -119,7 +120,7 @@ class _Patcher:
             if not isinstance(containers, list):
                 continue
             for index, container in enumerate(containers):
-                if isinstance(container, Mapping):
+                if isinstance(container, MAPPING_TYPES):
                     touched += self._container(f"/spec/{list_name}/{index}", container, volumes)
         if not touched and self.ops:
             self.warnings.append("every container is skipped: the token volume is added but mounted nowhere")
@@ -151,7 +152,7 @@ class _Patcher:
         existing: dict[str, tuple[int, Mapping[str, Any]]] = {}
         if isinstance(existing_list, list):
             for index, vol in enumerate(existing_list):
-                if isinstance(vol, Mapping) and isinstance(vol.get("name"), str):
+                if isinstance(vol, MAPPING_TYPES) and isinstance(vol.get("name"), str):
                     existing.setdefault(vol["name"], (index, vol))
         new: list[dict[str, Any]] = []
         for volume in wanted:
@@ -171,9 +172,9 @@ class _Patcher:
     def _reuse_volume(self, volume: _Volume, index: int, existing: Mapping[str, Any]) -> None:
         """A volume of our name exists (a previous pass, or a rendered manifest): complete it or refuse."""
         projected = existing.get("projected")
-        sources = projected.get("sources") if isinstance(projected, Mapping) else None
+        sources = projected.get("sources") if isinstance(projected, MAPPING_TYPES) else None
         ours = isinstance(sources, list) and all(
-            isinstance(s, Mapping) and set(s) == {"serviceAccountToken"} for s in sources
+            isinstance(s, MAPPING_TYPES) and set(s) == {"serviceAccountToken"} for s in sources
         )
         if not ours:
             self.errors.append(
@@ -208,8 +209,8 @@ class _Patcher:
         name = container.get("name")
         env_list = container.get("env")
         mounts_list = container.get("volumeMounts")
-        env_names = {e.get("name") for e in env_list or () if isinstance(e, Mapping)}
-        mounts = [m for m in mounts_list or () if isinstance(m, Mapping)]
+        env_names = {e.get("name") for e in env_list or () if isinstance(e, MAPPING_TYPES)}
+        mounts = [m for m in mounts_list or () if isinstance(m, MAPPING_TYPES)]
         new_env: list[dict[str, Any]] = []
         new_mounts: list[dict[str, Any]] = []
         applied = 0

@@ -21,7 +21,7 @@ from webhook.documents import Document, InputError, load_serviceaccounts, read_d
 from webhook.mutate import mutate_pod, serviceaccount_name
 from webhook.options import core_settings_options, settings_from_options
 from webhook.settings import CoreSettings
-from webhook.spec import ServiceAccountInfo
+from webhook.spec import MAPPING_TYPES, ServiceAccountInfo
 from webhook.workloads import pod_templates
 from webhook.yamledit import apply_ops, edit_documents
 
@@ -67,8 +67,8 @@ def render_documents(
     for doc in docs:
         rendered = RenderedDocument(doc, text=doc.raw)
         report.documents.append(rendered)
-        if isinstance(doc.data, Mapping):
-            meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), Mapping) else {}
+        if isinstance(doc.data, MAPPING_TYPES):
+            meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), MAPPING_TYPES) else {}
             rendered.kind = str(doc.data.get("kind") or "")
             rendered.namespace = str(meta.get("namespace") or "")
             rendered.name = str(meta.get("name") or "")

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from webhook.spec import MAPPING_TYPES
+
 # kind -> JSON pointer of its pod template, relative to the object ("" = the object is the pod).
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": (),
@@ -34,7 +36,7 @@ class PodTemplate:
 
 def pod_templates(obj: Any, pointer: str = "") -> Iterator[PodTemplate]:
     """Every pod template in a Kubernetes object; `List` kinds are walked item by item."""
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, MAPPING_TYPES):
         return
     kind = obj.get("kind")
     if not isinstance(kind, str):
@@ -49,10 +51,10 @@ def pod_templates(obj: Any, pointer: str = "") -> Iterator[PodTemplate]:
         return
     template: Any = obj
     for key in path:
-        template = template.get(key) if isinstance(template, Mapping) else None
-    if not isinstance(template, Mapping) or not isinstance(template.get("spec"), Mapping):
+        template = template.get(key) if isinstance(template, MAPPING_TYPES) else None
+    if not isinstance(template, MAPPING_TYPES) or not isinstance(template.get("spec"), MAPPING_TYPES):
         return
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), MAPPING_TYPES) else {}
     name = meta.get("name") or meta.get("generateName") or "<unnamed>"
     namespace = meta.get("namespace") or "default"
     yield PodTemplate(pointer + "".join(f"/{key}" for key in path), kind, str(name), str(namespace), template)

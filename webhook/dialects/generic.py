@@ -13,6 +13,7 @@ from webhook.settings import CoreSettings
 from webhook.spec import (
     DNS1123_LABEL_RE,
     ENV_NAME_RE,
+    MAPPING_TYPES,
     MAX_EXPIRATION_SECONDS,
     MIN_EXPIRATION_SECONDS,
     SERVICEACCOUNT_MOUNT_PATH,
@@ -327,5 +328,5 @@ def _all_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     spec = pod.get("spec") or {}
     out: list[Mapping[str, Any]] = []
     for key in ("initContainers", "containers"):
-        out.extend(c for c in spec.get(key) or () if isinstance(c, Mapping))
+        out.extend(c for c in spec.get(key) or () if isinstance(c, MAPPING_TYPES))
     return out
