@@ -53,7 +53,7 @@ class InputError(Exception):
         self.reason = reason
 
 
-@dataclass
+@dataclass(slots=True)
 class Document:
     source: str  # file path, or "<stdin>"
     index: int  # position among the documents of its source, from 0

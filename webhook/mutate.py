@@ -24,7 +24,7 @@ from webhook.spec import (
 __all__ = ["Outcome", "mutate_pod", "serviceaccount_name"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     patch: list[JsonPatchOp]  # ops against the pod as given; [] = no change
     errors: list[str]  # non-empty => deny / exit 1; each names the annotation or container and the fix

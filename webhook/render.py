@@ -11,7 +11,7 @@ import gc
 import json
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -30,14 +30,11 @@ EXIT_INPUT = 2
 EXIT_CHANGED = 3
 
 
-@dataclass
+@dataclass(slots=True)
 class RenderedDocument:
     doc: Document
-    ops: list[dict[str, Any]] = field(default_factory=list)  # against the whole document
-    text: str = ""  # the document's new text (== doc.raw when unchanged)
-    kind: str = ""
-    namespace: str = ""
-    name: str = ""
+    ops: list[dict[str, Any]]  # against the whole document
+    text: str  # the document's new text (== doc.raw when unchanged)
 
 
 @dataclass
@@ -65,13 +62,8 @@ def render_documents(
     data and, with `edit`, changed documents get new text. Pure apart from the documents' data."""
     report = RenderReport([], [], [], [])
     for doc in docs:
-        rendered = RenderedDocument(doc, text=doc.raw)
+        rendered = RenderedDocument(doc, [], doc.raw)
         report.documents.append(rendered)
-        if isinstance(doc.data, MAPPING_TYPES):
-            meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), MAPPING_TYPES) else {}
-            rendered.kind = str(doc.data.get("kind") or "")
-            rendered.namespace = str(meta.get("namespace") or "")
-            rendered.name = str(meta.get("name") or "")
         for template in pod_templates(doc.data):
             report.templates += 1
             sa_name = serviceaccount_name(template.template)
@@ -135,18 +127,21 @@ def _json_output(report: RenderReport) -> str:
 
 
 def _patch_output(report: RenderReport) -> str:
-    entries = [
-        {
-            "source": r.doc.source,
-            "document": r.doc.index,
-            "line": r.doc.line,
-            "kind": r.kind,
-            "namespace": r.namespace or "default",
-            "name": r.name,
-            "patch": r.ops,
-        }
-        for r in report.changed
-    ]
+    entries = []
+    for r in report.changed:
+        data = r.doc.data  # a changed document is always a mapping: it holds a pod template
+        meta = data.get("metadata") if isinstance(data.get("metadata"), MAPPING_TYPES) else {}
+        entries.append(
+            {
+                "source": r.doc.source,
+                "document": r.doc.index,
+                "line": r.doc.line,
+                "kind": str(data.get("kind") or ""),
+                "namespace": str(meta.get("namespace") or "") or "default",
+                "name": str(meta.get("name") or ""),
+                "patch": r.ops,
+            }
+        )
     return _json(entries) + "\n"
 
 

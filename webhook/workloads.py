@@ -22,7 +22,7 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PodTemplate:
     pointer: str  # JSON pointer of the template inside the document ("" when the document is a Pod)
     kind: str

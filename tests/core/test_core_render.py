@@ -228,6 +228,11 @@ def test_patch_output_applies_to_the_documents() -> None:
     for entry in entries:
         patched = jsonpatch.apply_patch(copy.deepcopy(before[entry["document"]].data), entry["patch"])
         assert patched == after[entry["document"]].data
+        meta = before[entry["document"]].data.get("metadata") or {}
+        assert (entry["name"], entry["namespace"]) == (
+            meta.get("name", ""),
+            meta.get("namespace") or "default",
+        )
     assert {e["kind"] for e in entries} >= {"Deployment", "CronJob", "List", "Pod"}
 
 
