@@ -198,7 +198,16 @@ def test_drain_completes_in_flight_reviews(
     serving = [a for a in attempts if a.ended < surely_open]
     draining = [a for a in attempts if a.ended >= surely_open and a.started <= exited]
     after_exit = [a for a in attempts if a.started > exited]
-    lost = [a for a in attempts if a.error and not a.refused_dial]
+    # A dial whose handshake the kernel completed just before the listener closed waits in the accept queue
+    # and is reset by the close: it never reached the webhook, like a refused dial (in a cluster, endpoints
+    # go during the shutdown delay, so no dial meets the close). Only a create spanning the close can be one;
+    # anything else that fails without a refused dial is a review lost in flight.
+    raced = [
+        a
+        for a in attempts
+        if "connection reset by peer" in a.error and a.started <= closed and a.ended >= surely_open
+    ]
+    lost = [a for a in attempts if a.error and not a.refused_dial and a not in raced]
     created = [a for a in attempts if not a.error]
     with capsys.disabled():
         print(
@@ -207,12 +216,15 @@ def test_drain_completes_in_flight_reviews(
             f"listener closed t={surely_open - start:.3f}..{closed - start:.3f}s, "
             f"exit t={exited - start:.2f}s | "
             f"created {len(created)}, refused dials {sum(a.refused_dial for a in attempts)}, "
-            f"lost {len(lost)} | "
+            f"reset in the accept queue at the close {len(raced)}, lost {len(lost)} | "
             f"ended while surely listening {len(serving)} (failed {sum(bool(a.error) for a in serving)}), "
             f"around drain {len(draining)} (refused {sum(a.refused_dial for a in draining)}), "
             f"after exit {len(after_exit)} (refused {sum(a.refused_dial for a in after_exit)})"
         )
     assert not lost, f"{len(lost)} reviews lost in flight, e.g. {lost[0].error}"
+    assert len(raced) <= 2, (
+        f"{len(raced)} creates reset at the listener's close: more than a race at one instant"
+    )
     assert not [a for a in serving if a.error], [a.error for a in serving if a.error][:2]
     assert [a for a in attempts if sigterm <= a.started <= exited], (
         "no create during the drain: proves nothing"
