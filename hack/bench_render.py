@@ -222,6 +222,7 @@ def main() -> None:
         count, core_seconds = bench_core(text, sas.read_text())
         render_wall, render_cpu, out_size = bench_render(path, sas, args.repeat)
         _, patch_cpu, _ = bench_render(path, sas, args.repeat, "-o", "patch")
+        _, diff_cpu, _ = bench_render(path, sas, args.repeat, "-o", "diff")
         startup = bench_startup(args.repeat)
         stages = bench_stages(text, sas.read_text())
 
@@ -248,6 +249,10 @@ def main() -> None:
     print(
         f"| `webhook render -o patch` (no YAML edit), fresh process, CPU time (best of {args.repeat}) | "
         f"{count} | {patch_cpu:.3f} | {count / patch_cpu:,.0f} |"
+    )
+    print(
+        f"| `webhook render -o diff`, fresh process, CPU time (best of {args.repeat}) | "
+        f"{count} | {diff_cpu:.3f} | {count / diff_cpu:,.0f} |"
     )
     print(f"| (of which process start-up: `webhook render --help`, CPU time) | - | {startup:.3f} | - |")
     print()

@@ -6,7 +6,6 @@ Exit codes: 0 done, 1 a workload would be denied (all reasons on stderr), 2 unre
 
 from __future__ import annotations
 
-import difflib
 import gc
 import json
 import sys
@@ -22,6 +21,7 @@ from webhook.mutate import mutate_pod, serviceaccount_name
 from webhook.options import core_settings_options, settings_from_options
 from webhook.settings import CoreSettings
 from webhook.spec import MAPPING_TYPES, ServiceAccountInfo
+from webhook.textdiff import unified_diff
 from webhook.workloads import pod_templates
 from webhook.yamledit import apply_ops, edit_documents
 
@@ -153,10 +153,8 @@ def _diff_output(report: RenderReport) -> str:
     for source, rendered in by_source.items():
         if not any(r.ops for r in rendered):
             continue
-        old = "".join(r.doc.raw for r in rendered).splitlines(keepends=True)
-        new = "".join(r.text for r in rendered).splitlines(keepends=True)
-        for line in difflib.unified_diff(old, new, f"a/{source}", f"b/{source}"):
-            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+        old, new = [r.doc.raw for r in rendered], [r.text for r in rendered]
+        out.extend(unified_diff(old, new, f"a/{source}", f"b/{source}"))
     return "".join(out)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import jsonpatch
@@ -296,6 +298,24 @@ def test_diff_output_only_adds_lines() -> None:
     assert lines[0] == "--- a/<stdin>" and lines[1] == "+++ b/<stdin>"
     changed = [line for line in lines[2:] if line[:1] in "+-" and not line.startswith("@@")]
     assert changed and all(line.startswith("+") for line in changed)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_diff_output_is_a_patch_that_gives_the_yaml_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # Changed documents next to each other and at the end of the file, which has no final newline.
+    text = ALL_KINDS + "---\n" + ALL_KINDS.rstrip("\n")
+    Path("all.yaml").write_text(text)
+    rendered = render("all.yaml")
+    diff = render("all.yaml", "-o", "diff")
+    assert rendered.exit_code == diff.exit_code == 0, diff.stderr
+    Path("d.patch").write_text(diff.stdout)
+    subprocess.run(["git", "init", "-q"], check=True)
+    applied = subprocess.run(["git", "apply", "d.patch"], capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    assert Path("all.yaml").read_text() == rendered.stdout
 
 
 def test_denied_workloads_exit_1_with_every_reason(tmp_path: Path) -> None:
