@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webhook.spec import ServiceAccountInfo
+from webhook.spec import MAPPING_TYPES, ServiceAccountInfo
 
 try:
     import yaml_rs
@@ -197,7 +197,7 @@ def objects(docs: Iterable[Document]) -> Iterator[Mapping[str, Any]]:
 
 
 def _flatten(obj: Any) -> Iterator[Mapping[str, Any]]:
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, MAPPING_TYPES):
         return
     items = obj.get("items")
     if isinstance(obj.get("kind"), str) and obj["kind"].endswith("List") and isinstance(items, list):
@@ -222,7 +222,7 @@ def serviceaccounts_in(docs: Iterable[Document]) -> dict[tuple[str, str], Servic
     """ServiceAccounts among the documents, keyed by (namespace, name); namespace defaults to default."""
     found: dict[tuple[str, str], ServiceAccountInfo] = {}
     for obj in objects(docs):
-        if obj.get("kind") == "ServiceAccount" and isinstance(obj.get("metadata"), Mapping):
+        if obj.get("kind") == "ServiceAccount" and isinstance(obj.get("metadata"), MAPPING_TYPES):
             info = serviceaccount_info(obj)
             if info.name:
                 found[(info.namespace, info.name)] = info
