@@ -43,3 +43,13 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="webhook")
 def main() -> None:
     """Inject audience-bound projected service-account tokens into pods, and make them trusted elsewhere."""
+
+
+class OwnProcess:
+    """The root context's obj when the CLI runs as the `webhook` console script rather than inside another
+    program (a test's CliRunner): a command may then skip housekeeping the process will never need."""
+
+
+def run() -> None:
+    """The `webhook` console script."""
+    main(obj=OwnProcess())

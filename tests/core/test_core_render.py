@@ -6,6 +6,7 @@ import copy
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonpatch
@@ -316,6 +317,37 @@ def test_diff_output_is_a_patch_that_gives_the_yaml_output(
     applied = subprocess.run(["git", "apply", "d.patch"], capture_output=True, text=True)
     assert applied.returncode == 0, applied.stderr
     assert Path("all.yaml").read_text() == rendered.stdout
+
+
+WEBHOOK_BIN = Path(sys.executable).with_name("webhook")
+
+
+@pytest.mark.parametrize(
+    ("flags", "code"), [((), 0), (("--fail-on-change",), 3), (("-o", "diff"), 0), (("-o", "json"), 0)]
+)
+def test_console_script_exits_fast_with_every_byte_and_the_exit_code(
+    flags: tuple[str, ...], code: int
+) -> None:
+    """The console script ends render with os._exit after a flush: not a byte of a multi-MB output is lost."""
+    text = "---\n".join([ALL_KINDS] * 300)  # ~2,700 templates, megabytes of output through a pipe
+    done = subprocess.run([WEBHOOK_BIN, "render", "-", *flags], input=text.encode(), capture_output=True)
+    assert done.returncode == code, done.stderr.decode()[-2000:]
+    in_process = render("-", *flags, stdin=text)
+    assert in_process.exit_code == code
+    assert len(done.stdout) > 1_000_000 and done.stdout.decode() == in_process.stdout
+    assert done.stderr.decode() == in_process.stderr
+
+
+def test_console_script_denial_and_bad_input_keep_their_exit_codes() -> None:
+    bad = ALL_KINDS.replace("projected-token.io/path: oidc-token", 'projected-token.io/path: "../x"')
+    denied = subprocess.run([WEBHOOK_BIN, "render", "-"], input=bad.encode(), capture_output=True)
+    assert denied.returncode == 1 and denied.stdout == b"" and b"would be denied" in denied.stderr
+    unreadable = subprocess.run([WEBHOOK_BIN, "render", "-"], input=b"a: [1,\n", capture_output=True)
+    assert (
+        unreadable.returncode == 2
+        and b"<stdin>:" in unreadable.stderr
+        and b"Traceback" not in unreadable.stderr
+    )
 
 
 def test_denied_workloads_exit_1_with_every_reason(tmp_path: Path) -> None:
