@@ -22,7 +22,7 @@ from webhook.spec import MAPPING_TYPES, ServiceAccountInfo
 try:
     import yaml_rs
 except ImportError:  # pragma: no cover - a plain PyYAML install still works, only slower
-    yaml_rs = None
+    yaml_rs = None  # type: ignore[assignment]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"

@@ -173,10 +173,9 @@ class _Patcher:
         """A volume of our name exists (a previous pass, or a rendered manifest): complete it or refuse."""
         projected = existing.get("projected")
         sources = projected.get("sources") if isinstance(projected, MAPPING_TYPES) else None
-        ours = isinstance(sources, list) and all(
+        if not isinstance(sources, list) or not all(
             isinstance(s, MAPPING_TYPES) and set(s) == {"serviceAccountToken"} for s in sources
-        )
-        if not ours:
+        ):
             self.errors.append(
                 f"volume {volume.name!r} already exists and is not a projected token volume; "
                 f"rename that volume (the name is reserved for tokens at {volume.mount_path})"

@@ -216,10 +216,10 @@ class _Text:
         line_end = self.line_end(first)
         after = text[first + column + 1 : line_end]
         if not after.strip() or after.lstrip().startswith("#"):
-            found = _NEXT_CONTENT.search(text, line_end, item_end)
-            if found is None:
+            content = _NEXT_CONTENT.search(text, line_end, item_end)
+            if content is None:
                 raise EditError("empty item")
-            return _Block("map", len(found.group(1)), found.start() + 1, item_end)
+            return _Block("map", len(content.group(1)), content.start() + 1, item_end)
         col = column + 1 + len(after) - len(after.lstrip(" "))
         if not _KEY_RE.match(text, first + col, line_end):
             raise EditError("item is not a block mapping")
