@@ -17,7 +17,7 @@ from core_support import FIXTURES, REPO, check_pod_rules, validate
 
 from webhook import yamledit
 from webhook.cli import main
-from webhook.documents import parse
+from webhook.documents import InputError, load_yaml, parse
 from webhook.settings import CoreSettings
 from webhook.spec import volume_name_for
 from webhook.workloads import pod_templates
@@ -500,13 +500,20 @@ SPLICED = {
 }
 
 
+def _spliced(text: str) -> bool:
+    """Whether the in-place edit handles the changed document (else the round trip takes over): asked of
+    yamledit directly, since a compiled module's own calls cannot be spied on."""
+    entry = json.loads(render("-", "-o", "patch", stdin=text).stdout)[0]
+    doc = _docs(text)[entry["document"]]
+    try:
+        spliced = load_yaml(yamledit.splice(doc.raw, entry["patch"]))
+    except (yamledit.EditError, InputError):
+        return False
+    return bool(spliced == jsonpatch.apply_patch(copy.deepcopy(doc.data), entry["patch"]))
+
+
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-def test_yaml_layouts_are_edited_correctly(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    round_trips: list[str] = []
-    original_roundtrip = yamledit.roundtrip
-    monkeypatch.setattr(
-        yamledit, "roundtrip", lambda raw, ops: round_trips.append(raw) or original_roundtrip(raw, ops)
-    )
+def test_yaml_layouts_are_edited_correctly(name: str) -> None:
     text = SA + "---\n" + DEPLOYMENT_HEAD + LAYOUTS[name]
     assert _docs(text)[1].data["spec"]["template"]["spec"]["containers"][0]["name"] == "app"
     result = render("-", stdin=text)
@@ -522,7 +529,7 @@ def test_yaml_layouts_are_edited_correctly(name: str, monkeypatch: pytest.Monkey
     ]
     validate(out[1].data)
     assert "# template spec" in result.stdout
-    assert bool(round_trips) is (name not in SPLICED)
+    assert _spliced(text) is (name in SPLICED)
     if name in SPLICED:  # every original line is still there, in order: only lines were inserted
         old_lines = text.splitlines()
         new_lines = iter(result.stdout.splitlines())
