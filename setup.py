@@ -1,5 +1,5 @@
 """Build hook. With WEBHOOK_COMPILE=1 the hot core modules are compiled with mypyc: the same source, typed,
-made a C extension (render and admission ~1.2x faster). Without it the package is pure Python."""
+made a C extension (render ~1.25x faster, mutate_pod ~1.7x). Without it the package is pure Python."""
 
 import os
 
