@@ -23,12 +23,12 @@ run: venv
 	$(BIN)/webhook serve --self-signed --serviceaccounts examples/serviceaccounts.yaml --port $(PORT)
 
 lint: venv
-	$(BIN)/ruff check webhook tests hack
-	$(BIN)/ruff format --check webhook tests hack
+	$(BIN)/ruff check webhook tests hack setup.py
+	$(BIN)/ruff format --check webhook tests hack setup.py
 
 format: venv
-	$(BIN)/ruff format webhook tests hack
-	$(BIN)/ruff check --fix webhook tests hack
+	$(BIN)/ruff format webhook tests hack setup.py
+	$(BIN)/ruff check --fix webhook tests hack setup.py
 
 test: venv lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
