@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
 
-COMPILED = ("webhook.yamledit", "webhook.mutate")  # setup.py's list
+import webhook
+
+PACKAGE = Path(webhook.__file__).parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name in COMPILED:
-        module = Path(importlib.import_module(name).__file__ or "")
-        source = module.parent / (name.rpartition(".")[2] + ".py")
-        if module.suffix != ".py" and source.stat().st_mtime > module.stat().st_mtime:
+    # Whatever setup.py compiled: each extension module beside the source it was built from.
+    for module in PACKAGE.rglob("*.so"):
+        source = module.with_name(module.name.split(".", 1)[0] + ".py")
+        if source.exists() and source.stat().st_mtime > module.stat().st_mtime:
             pytest.exit(f"{module.name} is older than {source.name}: rebuild with `make venv`", returncode=4)
