@@ -11,16 +11,16 @@ from webhook import __version__
 # name -> "module:attribute"; each subcommand lives beside the code it drives. Lazy because serve's
 # FastAPI/kubernetes imports would otherwise cost `webhook render` in CI a third of a second per call.
 SUBCOMMANDS = {
-    "argocd": "webhook.federation.commands:argocd_group",
+    "argocd": "webhook.federation.commands.argocd:argocd_group",
     "certs": "webhook.serve:certs_group",
-    "credential": "webhook.federation.commands:credential_command",
-    "downstream": "webhook.federation.commands:downstream_group",
-    "kubeconfig": "webhook.federation.commands:kubeconfig_command",
+    "credential": "webhook.federation.commands.credential:credential_command",
+    "downstream": "webhook.federation.commands.downstream:downstream_group",
+    "kubeconfig": "webhook.federation.commands.kubeconfig:kubeconfig_command",
     "manifests": "webhook.install:manifests_command",
-    "oidc": "webhook.federation.commands:oidc_group",
+    "oidc": "webhook.federation.commands.oidc:oidc_group",
     "render": "webhook.render:render",
     "serve": "webhook.serve:serve_command",
-    "token": "webhook.federation.commands:token_group",
+    "token": "webhook.federation.commands.token:token_group",
 }
 
 

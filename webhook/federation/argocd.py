@@ -78,7 +78,7 @@ def token_patch(
 
 
 def patch_files(**kwargs: Any) -> dict[str, tuple[str, str, dict[str, Any]]]:
-    """{file name: (kind, workload name, patch)} for both ArgoCD workloads, named as in the seed."""
+    """{file name: (kind, workload name, patch)} for both ArgoCD workloads, named as in the ArgoCD article."""
     return {
         f"{name}-token-patch.yaml": (kind, name, token_patch(container, **kwargs))
         for kind, name, container in WORKLOADS
@@ -162,7 +162,7 @@ def cluster_secret(
     """The declarative ArgoCD cluster Secret; `config` is JSON built by json.dumps, so escaping is exact."""
     if not name:
         raise InputError("--name must not be empty")
-    # Seed 000 names it <name>-secret; ArgoCD cluster names may hold characters object names cannot.
+    # The ArgoCD article names it <name>-secret; cluster names may hold characters object names cannot.
     secret_name = secret_name or re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.") + "-secret"
     if not DNS1123_LABEL_RE.fullmatch(secret_name.replace(".", "-")) or len(secret_name) > 253:
         raise InputError(f"Secret name {secret_name!r} is not a valid object name; pass --secret-name")

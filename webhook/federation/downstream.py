@@ -15,7 +15,7 @@ FORMATS = ("v1", "v1beta1", "oidc-flags", "gardener")
 DNS1123_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 SA_USER = "system:serviceaccount:{namespace}:{name}"
 
-# Seed 000's demo role: list pods, manage deployments.
+# The demo Role of the upstream/downstream walk-through: list pods, manage deployments.
 DEFAULT_RULES: tuple[dict[str, Any], ...] = (
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch", "list"]},
     {
@@ -160,7 +160,7 @@ def username(prefix: str, namespace: str, name: str) -> str:
 
 
 def rules_from(resources: Sequence[str], verbs: Sequence[str]) -> list[dict[str, Any]]:
-    """Rules for [GROUP/]RESOURCE entries, grouped by API group; defaults are seed 000's demo role."""
+    """Rules for [GROUP/]RESOURCE entries, grouped by API group; defaults are that demo Role."""
     if not resources and not verbs:
         return [dict(rule) for rule in DEFAULT_RULES]
     verbs = list(dict.fromkeys(verbs)) or ["get", "list", "watch"]

@@ -1,4 +1,4 @@
-"""OIDC discovery documents and JWKS exactly as kube-apiserver serves them, for static hosting (seed 000)."""
+"""OIDC discovery documents and JWKS exactly as kube-apiserver serves them, for static hosting (a bucket)."""
 
 from __future__ import annotations
 
