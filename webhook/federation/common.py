@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,15 +47,30 @@ def read_ca_bundle(path: str | Path) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+# RFC 3986 reg-name characters (unreserved, sub-delims, pct-encoded) plus non-ASCII for IDNs; what Go's
+# url.Parse (the apiserver's and client-go's) lets through in a host.
+_HOST_RE = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%\u0080-\U0010ffff]+")
+
+
 def check_https_url(value: str, what: str) -> str:
     """An https URL with a host and no query, fragment or user info (what OIDC issuers and servers need)."""
     if not value:
         raise InputError(f"{what} must not be empty")
-    parts = urlsplit(value)
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise InputError(f"{what} {value!r} must not contain spaces or control characters")
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for https://[::1
+        raise InputError(f"{what} {value!r} is not a valid URL ({exc})") from None
     if parts.scheme != "https":
         raise InputError(f"{what} {value!r} must be an https:// URL")
     if not parts.hostname:
         raise InputError(f"{what} {value!r} has no host")
+    hostinfo = parts.netloc.rpartition("@")[2]
+    if not _valid_host(parts.hostname) or (
+        hostinfo.startswith("[") and hostinfo.partition("]")[2][:1] not in ("", ":")
+    ):
+        raise InputError(f"{what} {value!r} has an invalid host {hostinfo!r}")
     if parts.username is not None or parts.password is not None:
         raise InputError(f"{what} {value!r} must not contain user info")
     if parts.query or value.endswith("?"):
@@ -65,6 +82,26 @@ def check_https_url(value: str, what: str) -> str:
     except ValueError:
         raise InputError(f"{what} {value!r} has an invalid port") from None
     return value
+
+
+def _valid_host(host: str) -> bool:
+    if ":" in host:  # urlsplit strips the brackets of an IPv6 literal
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            return False
+        return True
+    return bool(_HOST_RE.fullmatch(host))
+
+
+def parse_json(text: str | bytes, where: str) -> Any:
+    """json.loads with one-line errors, including for documents nested too deep for the parser."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InputError(f"{where}: not JSON (nested too deeply)") from None
+    except ValueError:
+        raise InputError(f"{where}: not JSON") from None
 
 
 def _literal_blocks(value: Any) -> Any:

@@ -44,14 +44,28 @@ def rfc3339(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def claim_time(claims: dict[str, Any], name: str, where: str) -> float | None:
+    """A NumericDate claim (exp, iat, nbf) as seconds, None when absent; a date it cannot be is an error."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{where}: claim {name} is not a number")
+    try:
+        rfc3339(value)  # what every caller prints; raises for NaN, infinities and years past 9999
+    except (OverflowError, ValueError, OSError):
+        raise InputError(
+            f"{where}: claim {name} is out of range (not a date in the years 1 to 9999)"
+        ) from None
+    return float(value)
+
+
 def exec_credential(token: str, *, where: str = "token") -> dict[str, Any]:
     """The ExecCredential client-go expects; expirationTimestamp from `exp` lets clients re-exec in time."""
     _, claims = parse_unverified(token, where)
     status: dict[str, Any] = {"token": token}
-    exp = claims.get("exp")
+    exp = claim_time(claims, "exp", where)
     if exp is not None:
-        if not isinstance(exp, int | float) or isinstance(exp, bool):
-            raise InputError(f"{where}: claim exp is not a number")
         status["expirationTimestamp"] = rfc3339(exp)
     return {"apiVersion": EXEC_API_VERSION, "kind": "ExecCredential", "status": status}
 

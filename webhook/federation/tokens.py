@@ -15,8 +15,8 @@ from typing import Any
 
 import jwt
 
-from webhook.federation.common import InputError, check_https_url, read_text
-from webhook.federation.credential import JWT_SHAPE, parse_unverified, rfc3339
+from webhook.federation.common import InputError, check_https_url, parse_json, read_text
+from webhook.federation.credential import JWT_SHAPE, claim_time, parse_unverified, rfc3339
 from webhook.spec import MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS
 
 # Asymmetric only: a JWKS never carries an HMAC secret, and `none` is never acceptable.
@@ -52,22 +52,13 @@ def relative(ts: float, now: float) -> str:
     return f"in {human_delta(ts - now)}" if ts > now else f"{human_delta(now - ts)} ago"
 
 
-def _timestamp(claims: dict[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"token: claim {name} is not a number")
-    return float(value)
-
-
 def inspect(token: str, *, now: float | None = None) -> dict[str, Any]:
     """Header, claims and times of a token, unverified."""
     header, claims = parse_unverified(token, "token")
     now = dt.datetime.now(dt.UTC).timestamp() if now is None else now
     times: dict[str, str] = {}
     for name in ("iat", "nbf", "exp"):
-        ts = _timestamp(claims, name)
+        ts = claim_time(claims, name, "token")
         if ts is not None:
             phrase = expiry_phrase(ts, now) if name == "exp" else relative(ts, now)
             times[name] = f"{rfc3339(ts)} ({phrase})"
@@ -131,10 +122,7 @@ def fetch_json(url: str, ca_file: str | None, what: str) -> Any:
         raise InputError(f"{what} {url}: {exc}") from None
     if len(body) > MAX_DOCUMENT_BYTES:
         raise InputError(f"{what} {url}: larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise InputError(f"{what} {url}: not JSON") from None
+    return parse_json(body, f"{what} {url}")
 
 
 def discover_jwks(issuer: str, ca_file: str | None) -> dict[str, Any]:
@@ -161,12 +149,7 @@ def load_jwks(source: str, ca_file: str | None) -> dict[str, Any]:
     """--jwks FILE or https URL."""
     if source.startswith(("https://", "http://")):
         return load_jwks_doc(fetch_json(source, ca_file, "--jwks"), source)
-    text = read_text(source, "--jwks file")
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        raise InputError(f"--jwks file {source}: not JSON") from None
-    return load_jwks_doc(doc, source)
+    return load_jwks_doc(parse_json(read_text(source, "--jwks file"), f"--jwks file {source}"), source)
 
 
 def _signing_key(header: dict[str, Any], jwks: dict[str, Any]) -> jwt.PyJWK:
@@ -193,6 +176,11 @@ def verify(
     """Signature, iss, aud, exp, nbf via PyJWT; returns the claims or raises InvalidToken with the reason."""
     try:
         header, claims = parse_unverified(token, "token")
+    except InputError as exc:
+        raise InvalidToken(str(exc)) from None
+    try:
+        for name in ("exp", "iat", "nbf"):  # PyJWT's own int() of an infinite exp would raise OverflowError
+            claim_time(claims, name, "token")
     except InputError as exc:
         raise InvalidToken(str(exc)) from None
     alg = header.get("alg")
