@@ -104,12 +104,12 @@ def parse_json(text: str | bytes, where: str) -> Any:
         raise InputError(f"{where}: not JSON") from None
 
 
-def _literal_blocks(value: Any) -> Any:
+def literal_blocks(value: Any) -> Any:
     # Multi-line strings (PEM, JSON, scripts) read best as literal blocks.
     if isinstance(value, Mapping):
-        return {k: _literal_blocks(v) for k, v in value.items()}
+        return {k: literal_blocks(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_literal_blocks(v) for v in value]
+        return [literal_blocks(v) for v in value]
     if (
         isinstance(value, str)
         and "\n" in value
@@ -126,7 +126,7 @@ def dump_yaml(docs: Iterable[Mapping[str, Any]]) -> str:
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
     out = io.StringIO()
-    yaml.dump_all([_literal_blocks(doc) for doc in docs], out)
+    yaml.dump_all([literal_blocks(doc) for doc in docs], out)
     return out.getvalue()
 
 

@@ -52,21 +52,18 @@ def check_audiences(audiences: Sequence[str]) -> list[str]:
     return list(audiences)
 
 
-def authentication_configuration(
+def jwt_authenticator(
     *,
     issuer: str,
     audiences: Sequence[str],
     username_prefix: str,
     discovery_url: str | None = None,
     ca_pem: str | None = None,
-    version: str = "v1",
 ) -> dict[str, Any]:
-    """AuthenticationConfiguration (apiserver.config.k8s.io) with one JWT authenticator for the upstream."""
+    """One `jwt` entry of an AuthenticationConfiguration: the upstream issuer, its audiences and prefix."""
     check_https_url(issuer, "--issuer")
     audiences = check_audiences(audiences)
     check_username_prefix(username_prefix)
-    if version not in ("v1", "v1beta1"):
-        raise InputError(f"AuthenticationConfiguration version {version!r} unknown; use v1 or v1beta1")
     issuer_spec: dict[str, Any] = {"url": issuer}
     if discovery_url:
         check_https_url(discovery_url, "--discovery-url")
@@ -79,22 +76,59 @@ def authentication_configuration(
     if len(audiences) > 1:
         issuer_spec["audienceMatchPolicy"] = "MatchAny"
     return {
-        "apiVersion": f"apiserver.config.k8s.io/{version}",
-        "kind": "AuthenticationConfiguration",
-        "jwt": [
+        "issuer": issuer_spec,
+        "claimMappings": {"username": {"claim": "sub", "prefix": username_prefix}},
+        # Defence in depth: whatever the prefix, never authenticate a system: user from outside.
+        "userValidationRules": [
             {
-                "issuer": issuer_spec,
-                "claimMappings": {"username": {"claim": "sub", "prefix": username_prefix}},
-                # Defence in depth: whatever the prefix, never authenticate a system: user from outside.
-                "userValidationRules": [
-                    {
-                        "expression": "!user.username.startsWith('system:')",
-                        "message": "username must not use the reserved system: prefix",
-                    }
-                ],
+                "expression": "!user.username.startsWith('system:')",
+                "message": "username must not use the reserved system: prefix",
             }
         ],
     }
+
+
+def check_distinct_issuers(urls: Sequence[str]) -> None:
+    """kube-apiserver refuses an AuthenticationConfiguration naming one issuer URL twice."""
+    seen: set[str] = set()
+    for url in urls:
+        if url in seen:
+            raise InputError(f"--issuer {url!r} is given twice (issuer URLs must be distinct)")
+        seen.add(url)
+
+
+def authentication_configuration_of(
+    authenticators: Sequence[dict[str, Any]], version: str = "v1"
+) -> dict[str, Any]:
+    """AuthenticationConfiguration (apiserver.config.k8s.io) holding these `jwt` entries."""
+    if version not in ("v1", "v1beta1"):
+        raise InputError(f"AuthenticationConfiguration version {version!r} unknown; use v1 or v1beta1")
+    check_distinct_issuers([entry["issuer"]["url"] for entry in authenticators])
+    return {
+        "apiVersion": f"apiserver.config.k8s.io/{version}",
+        "kind": "AuthenticationConfiguration",
+        "jwt": list(authenticators),
+    }
+
+
+def authentication_configuration(
+    *,
+    issuer: str,
+    audiences: Sequence[str],
+    username_prefix: str,
+    discovery_url: str | None = None,
+    ca_pem: str | None = None,
+    version: str = "v1",
+) -> dict[str, Any]:
+    """AuthenticationConfiguration with one JWT authenticator for the upstream."""
+    entry = jwt_authenticator(
+        issuer=issuer,
+        audiences=audiences,
+        username_prefix=username_prefix,
+        discovery_url=discovery_url,
+        ca_pem=ca_pem,
+    )
+    return authentication_configuration_of([entry], version)
 
 
 def oidc_flags(

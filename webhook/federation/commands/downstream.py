@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from webhook.federation import downstream
-from webhook.federation.commands.shared import friendly, note, out_option
-from webhook.federation.common import InputError, dump_yaml, read_ca_bundle, write_output
+from webhook.federation import authnconfig, downstream
+from webhook.federation.commands.shared import friendly, note, out_option, warn
+from webhook.federation.common import InputError, dump_yaml, read_text, write_output
 
 
 @click.group("downstream")
@@ -19,13 +19,47 @@ def downstream_group() -> None:
     """Make a downstream kube-apiserver trust the upstream's service-account tokens."""
 
 
-@downstream_group.command("authn-config")
-@click.option("--issuer", required=True, help="The upstream's --service-account-issuer (https).")
-@click.option("--audience", "audiences", multiple=True, required=True, help="Expected aud (repeatable).")
-@click.option("--username-prefix", required=True, help="e.g. 'upstream:'; RBAC users are prefix+sub.")
-@click.option("--discovery-url", help="Where the discovery document really is, if not under the issuer.")
+class IssuerOrderCommand(click.Command):
+    """Records the order of --issuer and its options, which click's parsed values no longer show."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["issuer_options"] = authnconfig.options_in_order(args)
+        return super().parse_args(ctx, args)
+
+
+@downstream_group.command("authn-config", cls=IssuerOrderCommand)
 @click.option(
-    "--ca-file", type=click.Path(dir_okay=False), help="CA of the issuer's/discovery's HTTPS server."
+    "--issuer",
+    "issuers",
+    multiple=True,
+    help="The upstream's --service-account-issuer (https); repeat for several upstreams.",
+)
+@click.option("--audience", "audiences", multiple=True, help="Expected aud (repeatable).")
+@click.option("--username-prefix", multiple=True, help="e.g. 'upstream:'; RBAC users are prefix+sub.")
+@click.option(
+    "--discovery-url", multiple=True, help="Where the discovery document really is, if not under the issuer."
+)
+@click.option(
+    "--ca-file",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="CA of the issuer's/discovery's HTTPS server.",
+)
+@click.option(
+    "--ca-path",
+    multiple=True,
+    help="--format oidc-flags: the CA's path on the control plane (--oidc-ca-file).",
+)
+@click.option(
+    "--issuers-file",
+    type=click.Path(dir_okay=False),
+    help="YAML list of {issuer, audience, username-prefix, ca-file, ca-path, discovery-url}.",
+)
+@click.option(
+    "--merge",
+    "merge_file",
+    type=click.Path(dir_okay=False),
+    help="Add our entries to this AuthenticationConfiguration (same issuer URL: replaced), keep the rest.",
 )
 @click.option(
     "--format",
@@ -37,13 +71,18 @@ def downstream_group() -> None:
 )
 @click.option("--name", help="--format gardener: OpenIDConnect name (default from the prefix).")
 @out_option
+@click.pass_context
 @friendly
 def downstream_authn_config(
-    issuer: str,
+    ctx: click.Context,
+    issuers: tuple[str, ...],
     audiences: tuple[str, ...],
-    username_prefix: str,
-    discovery_url: str | None,
-    ca_file: str | None,
+    username_prefix: tuple[str, ...],
+    discovery_url: tuple[str, ...],
+    ca_file: tuple[str, ...],
+    ca_path: tuple[str, ...],
+    issuers_file: str | None,
+    merge_file: str | None,
     fmt: str,
     name: str | None,
     out: str | None,
@@ -57,45 +96,109 @@ def downstream_authn_config(
     kube-apiserver --authentication-config=/etc/kubernetes/authn.yaml ...
     webhook downstream authn-config ... --format oidc-flags   # legacy --oidc-issuer-url etc.
     webhook downstream authn-config ... --format gardener     # authentication.gardener.cloud OpenIDConnect
+
+    \b
+    Several upstreams: each option belongs to the --issuer before it (or use --issuers-file):
+    webhook downstream authn-config \\
+        --issuer https://a.example.com --audience downstream --username-prefix a: --ca-file a.crt \\
+        --issuer https://b.example.com --audience downstream --username-prefix b:
+    Beside the issuers a cluster already trusts (e.g. a human SSO issuer):
+    webhook downstream authn-config ... --merge /etc/kubernetes/authn.yaml --out authn.yaml
     """
-    notes = downstream.check_username_prefix(username_prefix)
+    specs = authnconfig.issuers_from_file(issuers_file) if issuers_file else []
+    ordered = ctx.meta["issuer_options"]
+    if issuers:
+        specs += authnconfig.issuers_from_command_line(ordered)
+    elif not specs:
+        raise click.UsageError("Missing option '--issuer' (or --issuers-file).")
+    elif ordered:
+        option, value = ordered[0]
+        raise InputError(f"{option} {value!r} needs an --issuer (--issuers-file entries carry their own)")
+    downstream.check_distinct_issuers([spec.url for spec in specs])
+    notes: list[str] = []
+    for spec in specs:
+        if spec.username_prefix is None:
+            raise click.UsageError(
+                "Missing option '--username-prefix'."
+                if len(specs) == 1
+                else f"Missing option '--username-prefix' for --issuer {spec.url!r}."
+            )
+        if not spec.audiences:
+            raise click.UsageError(
+                "Missing option '--audience'."
+                if len(specs) == 1
+                else f"Missing option '--audience' for --issuer {spec.url!r}."
+            )
+        notes += [n for n in downstream.check_username_prefix(spec.username_prefix) if n not in notes]
+        if spec.ca_path and fmt != "oidc-flags":
+            raise InputError("--ca-path is for --format oidc-flags (the other formats embed the CA itself)")
+    if merge_file and fmt not in ("v1", "v1beta1"):
+        raise InputError(f"--merge works on an AuthenticationConfiguration, not --format {fmt}")
     if fmt == "oidc-flags":
-        if discovery_url:
+        if len(specs) > 1:
+            raise InputError(
+                "--format oidc-flags takes one --issuer (the legacy flags trust one); use --format v1"
+            )
+        [spec] = specs
+        if spec.discovery_url:
             raise InputError("--discovery-url has no --oidc-* flag; use --format v1")
-        if ca_file:
-            read_ca_bundle(ca_file)
+        spec.ca_pem()
+        ca_on_control_plane = spec.ca_path or (str(Path(spec.ca_file).resolve()) if spec.ca_file else None)
         flags = downstream.oidc_flags(
-            issuer=issuer,
-            audiences=audiences,
-            username_prefix=username_prefix,
-            ca_file=str(Path(ca_file).resolve()) if ca_file else None,
+            issuer=spec.url,
+            audiences=spec.audiences,
+            username_prefix=spec.username_prefix or "",
+            ca_file=ca_on_control_plane,
         )
         write_output("\n".join(flags) + "\n", out)
+        if spec.ca_file and not spec.ca_path:
+            warn(
+                f"--oidc-ca-file is {ca_on_control_plane}, this machine's path; give --ca-path for the "
+                "CA's path on the control plane"
+            )
         for message in notes:
             note(message)
         return
-    ca_pem = read_ca_bundle(ca_file) if ca_file else None
     if fmt == "gardener":
-        if discovery_url:
-            raise InputError("--discovery-url is not supported by Gardener's OpenIDConnect; use --format v1")
-        default_name = username_prefix.rstrip(":-/_.").lower() or "upstream-oidc"
-        doc = downstream.gardener_openidconnect(
-            issuer=issuer,
-            audiences=audiences,
-            username_prefix=username_prefix,
-            name=name or default_name,
-            ca_pem=ca_pem,
+        if name and len(specs) > 1:
+            raise InputError("--name names one OpenIDConnect; leave it out with several --issuer")
+        docs = []
+        for spec in specs:
+            if spec.discovery_url:
+                raise InputError(
+                    "--discovery-url is not supported by Gardener's OpenIDConnect; use --format v1"
+                )
+            prefix = spec.username_prefix or ""
+            docs.append(
+                downstream.gardener_openidconnect(
+                    issuer=spec.url,
+                    audiences=spec.audiences,
+                    username_prefix=prefix,
+                    name=name or prefix.rstrip(":-/_.").lower() or "upstream-oidc",
+                    ca_pem=spec.ca_pem(),
+                )
+            )
+        if len({d["metadata"]["name"] for d in docs}) != len(docs):
+            raise InputError("two issuers give the same OpenIDConnect name; use distinct --username-prefix")
+        write_output(dump_yaml(docs), out)
+        for message in notes:
+            note(message)
+        return
+    entries = [
+        downstream.jwt_authenticator(
+            issuer=spec.url,
+            audiences=spec.audiences,
+            username_prefix=spec.username_prefix or "",
+            discovery_url=spec.discovery_url,
+            ca_pem=spec.ca_pem(),
         )
+        for spec in specs
+    ]
+    if merge_file:
+        text = authnconfig.merge_into(read_text(merge_file, "--merge file"), entries, f"--merge {merge_file}")
+        write_output(text, out)
     else:
-        doc = downstream.authentication_configuration(
-            issuer=issuer,
-            audiences=audiences,
-            username_prefix=username_prefix,
-            discovery_url=discovery_url,
-            ca_pem=ca_pem,
-            version=fmt,
-        )
-    write_output(dump_yaml([doc]), out)
+        write_output(dump_yaml([downstream.authentication_configuration_of(entries, fmt)]), out)
     for message in notes:
         note(message)
 
