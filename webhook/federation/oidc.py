@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from webhook.federation.common import InputError, check_https_url, read_text
+from webhook.federation.downstream import DNS1123_SUBDOMAIN_RE
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.S)
@@ -122,6 +122,80 @@ def discovery(
     }
 
 
-def compact_json(doc: Any) -> str:
-    """Serialised the way the apiserver serves it (no spaces)."""
-    return json.dumps(doc, separators=(",", ":"))
+def key_ids(jwks: dict[str, Any], where: str) -> list[str]:
+    """The kid of every key of a JWKS; a key without one cannot be matched to a token."""
+    keys = jwks.get("keys")
+    if not isinstance(keys, list):
+        raise InputError(f"{where}: not a JWKS (expected a JSON object with a keys list)")
+    kids = []
+    for index, key in enumerate(keys):
+        kid = key.get("kid") if isinstance(key, dict) else None
+        if not isinstance(kid, str) or not kid:
+            raise InputError(f"{where}: key {index + 1} has no kid")
+        kids.append(kid)
+    return kids
+
+
+def merge_jwks(new: dict[str, Any], old: dict[str, Any], where: str) -> dict[str, Any]:
+    """The new keys, then the old keys the new set lacks (by kid): both verify during a rotation's overlap."""
+    new_kids = set(key_ids(new, "the new keys"))
+    old_keys = [key for key, kid in zip(old["keys"], key_ids(old, where), strict=True) if kid not in new_kids]
+    return {"keys": [*new["keys"], *old_keys]}
+
+
+def hosting_differences(
+    issuer: str,
+    hosted_discovery: Any,
+    hosted_jwks: Any,
+    cluster_discovery: dict[str, Any],
+    cluster_jwks: dict[str, Any],
+    *,
+    jwks_uri: str | None = None,
+) -> list[str]:
+    """What a relying party reading the hosted documents would get wrong about the cluster's tokens."""
+    differences = []
+    if cluster_discovery.get("issuer") != issuer:
+        differences.append(f"the cluster's issuer is {cluster_discovery.get('issuer')!r}, not {issuer!r}")
+    if not isinstance(hosted_discovery, dict):
+        return [*differences, "the hosted discovery document is not a JSON object"]
+    if hosted_discovery.get("issuer") != issuer:
+        differences.append(
+            f"wrong issuer: the hosted discovery names {hosted_discovery.get('issuer')!r}, "
+            f"expected {issuer!r}"
+        )
+    expected_uri = jwks_uri or cluster_discovery.get("jwks_uri")
+    if hosted_discovery.get("jwks_uri") != expected_uri:
+        differences.append(
+            f"wrong jwks_uri: the hosted discovery names {hosted_discovery.get('jwks_uri')!r}, "
+            f"expected {expected_uri!r}"
+        )
+    hosted = {key.get("kid"): key for key in (hosted_jwks or {}).get("keys", []) if isinstance(key, dict)}
+    for key in cluster_jwks.get("keys", []):
+        kid = key.get("kid")
+        if kid not in hosted:
+            differences.append(f"missing kid {kid!r}: the cluster signs with it, the hosted JWKS lacks it")
+        elif {k: hosted[kid].get(k) for k in ("kty", "n", "e", "crv", "x", "y")} != {
+            k: key.get(k) for k in ("kty", "n", "e", "crv", "x", "y")
+        }:
+            differences.append(f"kid {kid!r}: the hosted key material differs from the cluster's")
+    return differences
+
+
+DISCOVERY_ROLE = "system:service-account-issuer-discovery"
+
+
+def discovery_rbac(name: str = "oidc-reviewer") -> dict[str, Any]:
+    """ClusterRoleBinding letting anyone read the issuer's discovery document and JWKS (public keys only):
+    what `kubectl create clusterrolebinding oidc-reviewer --group=system:unauthenticated
+    --clusterrole=system:service-account-issuer-discovery` creates."""
+    if not DNS1123_SUBDOMAIN_RE.fullmatch(name) or len(name) > 253:
+        raise InputError(f"--name {name!r} is not a valid object name (lowercase letters, digits, '-', '.')")
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": DISCOVERY_ROLE},
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:unauthenticated"}
+        ],
+    }

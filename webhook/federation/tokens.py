@@ -1,8 +1,7 @@
-"""Service-account tokens by hand: inspect (never verifies), verify (as Vault's JWT auth would), request."""
+"""Service-account tokens by hand: inspect (never verifies), verify (as Vault's JWT auth would)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import re
@@ -225,46 +224,3 @@ def parse_duration(value: str) -> int:
             f"--duration {value!r} out of range: {MIN_EXPIRATION_SECONDS}s (10m) .. {MAX_EXPIRATION_SECONDS}s"
         )
     return seconds
-
-
-def request_token(
-    *,
-    namespace: str,
-    name: str,
-    audiences: Sequence[str],
-    duration_seconds: int,
-    kubeconfig: str | None = None,
-    context: str | None = None,
-) -> dict[str, Any]:
-    """TokenRequest via the official client (as `kubectl create token`): {token, expirationTimestamp}."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    try:
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-    except ConfigException as exc:
-        raise InputError(f"kubeconfig: {str(exc).splitlines()[0]}") from None
-    except OSError as exc:
-        raise InputError(f"kubeconfig {kubeconfig}: {exc.strerror or exc}") from None
-    body = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=list(audiences), expiration_seconds=duration_seconds)
-    )
-    try:
-        with api_client:
-            result = client.CoreV1Api(api_client).create_namespaced_service_account_token(
-                name, namespace, body, _request_timeout=30
-            )
-    except client.ApiException as exc:
-        message = exc.reason
-        with contextlib.suppress(TypeError, ValueError, AttributeError):
-            message = json.loads(exc.body).get("message") or message
-        raise InputError(
-            f"TokenRequest for {namespace}/{name} failed: HTTP {exc.status}: {message}"
-        ) from None
-    except Exception as exc:  # urllib3 connection errors carry long chains; keep the first line
-        raise InputError(f"TokenRequest for {namespace}/{name} failed: {str(exc).splitlines()[0]}") from None
-    expiration = result.status.expiration_timestamp
-    return {
-        "token": result.status.token,
-        "expirationTimestamp": expiration.strftime("%Y-%m-%dT%H:%M:%SZ") if expiration else None,
-    }

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from webhook.federation import credential, downstream, tokens
+from webhook.federation import cluster, credential, downstream, tokens
 from webhook.federation.commands.shared import friendly, note, out_option, warn
 from webhook.federation.common import InputError, dump_json, write_output
 
@@ -106,7 +106,7 @@ def token_request(
     namespace, name = downstream.parse_serviceaccount(serviceaccount)
     if any(not a for a in audiences):
         raise InputError("--audience must not be empty")
-    result = tokens.request_token(
+    result = cluster.request_token(
         namespace=namespace,
         name=name,
         audiences=audiences,
@@ -121,3 +121,37 @@ def token_request(
     else:
         text = dump_json(credential.exec_credential(result["token"]))
     write_output(text, out, private=True)
+
+
+@token_group.command("review")
+@click.argument("token")
+@click.option("--audience", "audiences", multiple=True, help="Audiences the token must carry (repeatable).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Default: $KUBECONFIG or ~/.kube/config.")
+@click.option("--context", help="kubeconfig context.")
+@click.option("--json", "as_json", is_flag=True, help="The TokenReview status as JSON.")
+@friendly
+def token_review(
+    token: str, audiences: tuple[str, ...], kubeconfig: str | None, context: str | None, as_json: bool
+) -> None:
+    """Ask the cluster who TOKEN (a JWT, a file, or - for stdin) is: the TokenReview API.
+
+    \b
+    webhook token review - --audience sms-api < /var/run/secrets/tokens/token
+    # user: system:serviceaccount:production/mactemp, groups: system:serviceaccounts, ...
+    Exit status 1 when the cluster does not authenticate the token.
+    """
+    if any(not a for a in audiences):
+        raise InputError("--audience must not be empty")
+    status = cluster.review_token(_token(token), audiences=audiences, kubeconfig=kubeconfig, context=context)
+    if as_json:
+        click.echo(dump_json(status), nl=False)
+    if not status.get("authenticated"):
+        raise InputError(f"not authenticated: {status.get('error') or 'the cluster gave no reason'}")
+    user = status.get("user") or {}
+    if not as_json:
+        click.echo(f"user: {user.get('username')}")
+        click.echo(f"uid: {user.get('uid')}")
+        click.echo(f"groups: {', '.join(user.get('groups') or [])}")
+        click.echo(f"audiences: {', '.join(status.get('audiences') or [])}")
+        for key, values in sorted((user.get("extra") or {}).items()):
+            click.echo(f"extra {key}: {', '.join(values)}")
