@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import kubernetes_validate
@@ -13,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from federation_support import AUDIENCE, ISSUER, assert_one_line_error, write_public_pem
 from ruamel.yaml import YAML
 
+from webhook.certs import generate_ca, generate_serving, pem_cert, pem_key
 from webhook.federation import oidc, tokens
 
 K8S_VERSION = "1.36.0"
@@ -247,3 +252,144 @@ def test_oidc_check_unreachable_hosting(run) -> None:
     assert_one_line_error(
         run("oidc", "check", "--issuer", "https://a b"), "Error: --issuer 'https://a b' must not"
     )
+
+
+# --- the cluster-facing commands against loopback HTTPS servers holding an issuer's documents ------------
+
+
+class Static:
+    """HTTPS on 127.0.0.1 serving `documents` (path -> JSON); stands in for an apiserver's issuer
+    endpoints (the e2e tests use a real one) and for a bucket."""
+
+    def __init__(self, folder: Path) -> None:
+        ca_key, ca_cert = generate_ca("lifecycle-test-ca")
+        key, cert = generate_serving(ca_key, ca_cert, ["localhost"], ["127.0.0.1"], 1)
+        self.ca_file = folder / "ca.crt"
+        self.ca_file.write_bytes(pem_cert(ca_cert))
+        (folder / "tls.crt").write_bytes(pem_cert(cert))
+        (folder / "tls.key").write_bytes(pem_key(key))
+        self.documents: dict[str, object] = {}
+        documents = self.documents
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                doc = documents.get(self.path)
+                body = json.dumps(doc).encode() if doc is not None else b"{}"
+                self.send_response(200 if doc is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(folder / "tls.crt", folder / "tls.key")
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.base = f"https://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kubeconfig(self, path: Path) -> Path:
+        cluster = {"server": self.base, "certificate-authority": str(self.ca_file)}
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "c", "cluster": cluster}],
+                    "users": [{"name": "u", "user": {"token": "x"}}],
+                    "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                    "current-context": "c",
+                }
+            )
+        )
+        return path
+
+
+@pytest.fixture
+def servers(tmp_path: Path, rsa_key) -> Iterator[tuple[Static, Static, Path]]:
+    """(cluster, bucket, kubeconfig of the cluster): the bucket hosts the cluster's documents."""
+    (tmp_path / "c").mkdir()
+    (tmp_path / "b").mkdir()
+    cluster, bucket = Static(tmp_path / "c"), Static(tmp_path / "b")
+    issuer = cluster.base
+    cluster.documents["/.well-known/openid-configuration"] = oidc.discovery(
+        issuer, keys=[rsa_key.public_key()]
+    )
+    cluster.documents["/openid/v1/jwks"] = oidc.jwks([rsa_key.public_key()])
+    bucket.documents["/b/.well-known/openid-configuration"] = oidc.discovery(
+        issuer, keys=[rsa_key.public_key()]
+    )
+    bucket.documents["/openid/v1/jwks"] = oidc.jwks([rsa_key.public_key()])
+    yield cluster, bucket, cluster.kubeconfig(tmp_path / "kubeconfig")
+    for server in (cluster, bucket):
+        server.server.shutdown()
+        server.server.server_close()
+
+
+def test_jwks_from_cluster(run, servers, rsa_key) -> None:
+    cluster, _, kubeconfig = servers
+    result = run("oidc", "jwks", "--from-cluster", "--kubeconfig", str(kubeconfig))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == oidc.jwks([rsa_key.public_key()])
+    assert result.stderr == (
+        f"note: the cluster's issuer is '{cluster.base}'; its discovery names jwks_uri "
+        f"'{cluster.base}/openid/v1/jwks'\n"
+    )
+    cluster.documents["/openid/v1/jwks"] = {"keys": "none"}
+    assert_one_line_error(
+        run("oidc", "jwks", "--from-cluster", "--kubeconfig", str(kubeconfig)),
+        "Error: the cluster's /openid/v1/jwks: not a JWKS",
+    )
+    del cluster.documents["/openid/v1/jwks"]
+    assert_one_line_error(
+        run("oidc", "jwks", "--from-cluster", "--kubeconfig", str(kubeconfig)),
+        "Error: GET /openid/v1/jwks failed: HTTP 404: Not Found",
+    )
+
+
+def test_oidc_check_passes_then_names_the_rotated_kid(run, servers, rsa_key, new_key) -> None:
+    cluster, bucket, kubeconfig = servers
+    # The bucket's discovery names the bucket's own JWKS (--jwks-uri says so).
+    hosted_uri = bucket.base + "/openid/v1/jwks"
+    bucket.documents["/b/.well-known/openid-configuration"]["jwks_uri"] = hosted_uri  # type: ignore[index]
+    check = (
+        "oidc", "check", "--issuer", cluster.base,
+        "--discovery-url", bucket.base + "/b/.well-known/openid-configuration",
+        "--jwks-uri", hosted_uri, "--ca-file", str(bucket.ca_file), "--kubeconfig", str(kubeconfig),
+    )  # fmt: skip
+    passed = run(*check)
+    assert passed.exit_code == 0, passed.output
+    assert passed.stdout == ""
+    assert passed.stderr == "note: the hosted documents match the cluster's (issuer, jwks_uri, 1 key(s))\n"
+
+    # The cluster's key rotated; the bucket still holds the old JWKS.
+    cluster.documents["/openid/v1/jwks"] = oidc.jwks([new_key.public_key()])
+    failed = run(*check)
+    assert failed.exit_code == 1
+    new_kid = oidc.key_id(new_key.public_key())
+    assert (
+        failed.stdout
+        == f"difference: missing kid '{new_kid}': the cluster signs with it, the hosted JWKS lacks it\n"
+    )
+    assert failed.stderr == "Error: 1 difference(s) between the hosted documents and the cluster's\n"
+
+    # Uploading `jwks --from-cluster --merge OLD` heals it.
+    old = Path(str(kubeconfig) + ".old.json")
+    old.write_text(json.dumps(bucket.documents["/openid/v1/jwks"]))
+    merged = run("oidc", "jwks", "--from-cluster", "--kubeconfig", str(kubeconfig), "--merge", str(old))
+    bucket.documents["/openid/v1/jwks"] = json.loads(merged.stdout)
+    assert run(*check).exit_code == 0
+
+    # Without --jwks-uri the hosted jwks_uri must be the cluster's; the bucket's JWKS gone is named too.
+    del bucket.documents["/openid/v1/jwks"]
+    no_uri = run(*check[:6], "--ca-file", str(bucket.ca_file), "--kubeconfig", str(kubeconfig))
+    assert no_uri.exit_code == 1
+    assert no_uri.stdout.splitlines() == [
+        f"difference: wrong jwks_uri: the hosted discovery names '{bucket.base}/openid/v1/jwks', expected "
+        f"'{cluster.base}/openid/v1/jwks'",
+        f"difference: missing kid '{new_kid}': the cluster signs with it, the hosted JWKS lacks it",
+        f"difference: hosted jwks_uri {bucket.base}/openid/v1/jwks: HTTP 404 Not Found",
+    ]

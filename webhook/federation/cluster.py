@@ -51,17 +51,19 @@ def call(what: str, request: Callable[[], T]) -> T:
 
 def get_json(client: Any, path: str) -> Any:
     """GET a non-resource path (the issuer's documents) with the kubeconfig's credentials."""
-    response = call(
-        f"GET {path}",
-        lambda: client.call_api(
-            path,
-            "GET",
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
-        ),
-    )
-    return parse_json(response[0].data, f"the cluster's {path}")
+    from kubernetes.client import ApiException
+
+    def get() -> Any:
+        method, url, headers, body, post = client.param_serialize("GET", path, auth_settings=["BearerToken"])
+        response = client.call_api(
+            method, url, header_params=headers, body=body, post_params=post, _request_timeout=REQUEST_TIMEOUT
+        )
+        data = response.read()
+        if not 200 <= response.status < 300:
+            raise ApiException(status=response.status, reason=response.reason, body=data)
+        return data
+
+    return parse_json(call(f"GET {path}", get), f"the cluster's {path}")
 
 
 def issuer_documents(kubeconfig: str | None, context: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
