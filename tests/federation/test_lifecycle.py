@@ -343,6 +343,12 @@ def test_jwks_from_cluster(run, servers, rsa_key) -> None:
         run("oidc", "jwks", "--from-cluster", "--kubeconfig", str(kubeconfig)),
         "Error: the cluster's /openid/v1/jwks: not a JWKS",
     )
+    cluster.documents["/.well-known/openid-configuration"] = ["not", "an", "object"]
+    assert_one_line_error(
+        run("oidc", "jwks", "--from-cluster", "--kubeconfig", str(kubeconfig)),
+        "Error: the cluster's /.well-known/openid-configuration: not a JSON object",
+    )
+    cluster.documents["/.well-known/openid-configuration"] = {}
     del cluster.documents["/openid/v1/jwks"]
     assert_one_line_error(
         run("oidc", "jwks", "--from-cluster", "--kubeconfig", str(kubeconfig)),

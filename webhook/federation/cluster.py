@@ -41,7 +41,7 @@ def call(what: str, request: Callable[[], T]) -> T:
     except ApiException as exc:
         message = exc.reason
         with contextlib.suppress(TypeError, ValueError, AttributeError):
-            message = json.loads(exc.body).get("message") or message
+            message = json.loads(exc.body or "").get("message") or message
         raise InputError(f"{what} failed: HTTP {exc.status}: {message}") from None
     except InputError:
         raise
@@ -100,6 +100,8 @@ def request_token(
                 name, namespace, body, _request_timeout=REQUEST_TIMEOUT
             ),
         )
+    if result.status is None:
+        raise InputError(f"TokenRequest for {namespace}/{name} failed: the apiserver returned no status")
     expiration = result.status.expiration_timestamp
     return {
         "token": result.status.token,
