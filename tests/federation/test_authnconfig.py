@@ -346,3 +346,12 @@ def test_issuers_file_errors(run, tmp_path: Path, text: str, message: str) -> No
     assert_one_line_error(
         authn(run, "--issuers-file", str(listing)), f"Error: --issuers-file {listing}: {message}"
     )
+
+
+def test_merge_into_our_own_output_equals_generating_both(run, tmp_path: Path) -> None:
+    existing = tmp_path / "authn.yaml"
+    first = authn(run, *TWO_ISSUER_ARGS[:6])
+    existing.write_text(first.stdout)
+    merged = authn(run, "--merge", str(existing), *TWO_ISSUER_ARGS[6:])
+    assert merged.exit_code == 0, merged.output
+    assert merged.stdout == TWO_ISSUERS
