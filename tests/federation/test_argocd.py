@@ -10,9 +10,10 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-from federation_support import FIXTURES, assert_one_line_error
 from ruamel.yaml import YAML
 
+from tests.common import FIXTURES
+from tests.federation.support import assert_one_line_error
 from webhook.federation import argocd
 from webhook.mutate import mutate_pod
 from webhook.settings import CoreSettings
