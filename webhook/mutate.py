@@ -33,10 +33,6 @@ class Outcome:
     tokens: tuple[TokenSpec, ...]
     dialects: tuple[str, ...]
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.patch)
-
 
 def serviceaccount_name(pod: Mapping[str, Any]) -> str:
     spec = pod.get("spec") or {}
