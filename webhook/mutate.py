@@ -12,7 +12,7 @@ from typing import Any
 
 from webhook.dialects import DIALECTS
 from webhook.settings import CoreSettings
-from webhook.spec import (
+from webhook.vocabulary import (
     MAPPING_TYPES,
     DialectResult,
     Injection,

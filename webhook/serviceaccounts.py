@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from webhook.documents import load_serviceaccounts
-from webhook.spec import ServiceAccountInfo
+from webhook.vocabulary import ServiceAccountInfo
 
 log = logging.getLogger("webhook.serviceaccounts")
 

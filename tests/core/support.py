@@ -12,7 +12,7 @@ import kubernetes_validate
 
 from webhook.mutate import Outcome, mutate_pod
 from webhook.settings import CoreSettings
-from webhook.spec import ServiceAccountInfo
+from webhook.vocabulary import ServiceAccountInfo
 
 KUBE_VERSION = "1.34"
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

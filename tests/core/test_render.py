@@ -19,7 +19,7 @@ from webhook import yamledit
 from webhook.cli import main
 from webhook.documents import InputError, load_yaml, parse
 from webhook.settings import CoreSettings
-from webhook.spec import volume_name_for
+from webhook.vocabulary import volume_name_for
 from webhook.workloads import pod_templates
 
 VOL = volume_name_for("/var/run/secrets/tokens")
