@@ -25,11 +25,12 @@ from pathlib import Path
 
 import jwt
 import pytest
-from controlplane import ControlPlane
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from e2e_support import WEBHOOK_BIN, wait_for
 
+from tests.common import WEBHOOK_BIN
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.support import wait_for
 from webhook.certs import generate_ca, generate_serving, pem_cert, pem_key
 from webhook.federation.oidc import key_id
 

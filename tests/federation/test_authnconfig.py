@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from federation_support import assert_one_line_error
 from ruamel.yaml import YAML
+
+from tests.federation.support import assert_one_line_error
 
 A = "https://upstream-a.example.com"
 B = "https://upstream-b.example.com"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import jwt
 import pytest
-from federation_support import assert_one_line_error
+
+from tests.federation.support import assert_one_line_error
 
 OUT_OF_RANGE = "is out of range (not a date in the years 1 to 9999)"
 

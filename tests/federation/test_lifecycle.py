@@ -14,9 +14,9 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from federation_support import AUDIENCE, ISSUER, assert_one_line_error, write_public_pem
 from ruamel.yaml import YAML
 
+from tests.federation.support import AUDIENCE, ISSUER, assert_one_line_error, write_public_pem
 from webhook.certs import generate_ca, generate_serving, pem_cert, pem_key
 from webhook.federation import oidc, tokens
 

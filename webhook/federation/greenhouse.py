@@ -9,7 +9,7 @@ from typing import Any
 
 from webhook.federation.common import InputError, check_https_url
 from webhook.federation.downstream import DNS1123_SUBDOMAIN_RE, username
-from webhook.spec import DNS1123_LABEL_RE
+from webhook.vocabulary import DNS1123_LABEL_RE
 
 SECRET_TYPE = "greenhouse.sap/oidc"
 API_SERVER_URL_ANNOTATION = "oidc.greenhouse.sap/api-server-url"
