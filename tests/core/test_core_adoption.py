@@ -1,5 +1,5 @@
 """Issue 13 in the core: hand-written tokens adopted, per-token containers, audience lists, opt-outs,
-readability warnings; issue 12 item 5: paths compared in normalised form, settings checked like annotations."""
+readability warnings. Issue 12 item 5: paths compared cleaned, settings checked like annotations."""
 
 from __future__ import annotations
 
@@ -244,7 +244,7 @@ def test_our_own_volumes_are_readable_by_any_user() -> None:
     assert not any("cannot read" in w for w in outcome.warnings)
 
 
-# ------------------------------------------------------------------------------------------------ issue 12 item 5
+# -------------------------------------------------------------------------------------------- issue 12 item 5
 
 
 @pytest.mark.parametrize(
@@ -298,5 +298,5 @@ def test_the_default_mount_path_setting_follows_the_annotation_rules(value: str)
 
 
 def test_a_default_mount_path_with_extra_slashes_is_used_cleaned() -> None:
-    outcome, result = run(pod(), sa({f"{P}/audience": "vault"}), CoreSettings(default_mount_path="/x//y/"))
+    _, result = run(pod(), sa({f"{P}/audience": "vault"}), CoreSettings(default_mount_path="/x//y/"))
     assert mounts_of(result, "app")[0]["mountPath"] == "/x/y"
