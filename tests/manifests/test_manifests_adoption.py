@@ -1,4 +1,4 @@
-"""Issue 13 in the manifests: the eks overlay honours the EKS webhook's opt-out label; drift's RBAC is apart."""
+"""Issue 13 in the manifests: the eks overlay honours the EKS opt-out label; drift has RBAC of its own."""
 
 from __future__ import annotations
 
