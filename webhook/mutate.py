@@ -212,22 +212,29 @@ class _Patcher:
         for injection in self.injections:
             for token in injection.tokens:
                 self.ours.add(token.volume_name)
-        given: dict[tuple[int, str], list[_Container]] = {}
         plans: list[tuple[_Container, Injection, list[TokenSpec]]] = []
+        # Per injection and mount path, the tokens some container gets: a container getting all of them
+        # mounts the volume of the path's own name, one getting fewer a volume named for its subset.
+        given: dict[tuple[int, str], set[str]] = {}
         for container in self.containers:
             for injection in self.injections:
                 tokens = self._tokens_for(container, injection)
-                if tokens is None:
-                    continue
-                plans.append((container, injection, tokens))
-                by_path: dict[str, list[TokenSpec]] = {}
-                for token in tokens:
-                    by_path.setdefault(token.mount_path, []).append(token)
-                for path, here in by_path.items():
-                    given.setdefault((id(injection), path), []).append(container)
-                    self._place(container, injection, path, here, groups[(id(injection), path)])
+                if tokens:
+                    plans.append((container, injection, tokens))
+                    for token in tokens:
+                        given.setdefault((id(injection), token.mount_path), set()).add(token.name)
+        for container, injection, tokens in plans:
+            by_path: dict[str, list[TokenSpec]] = {}
+            for token in tokens:
+                by_path.setdefault(token.mount_path, []).append(token)
+            for path, here in by_path.items():
+                self._place(container, injection, path, here, len(given[(id(injection), path)]))
         for key, full in groups.items():
-            if key not in given:
+            if key in given:
+                for _, token in full:
+                    if token.name not in given[key]:
+                        self.warnings.append(f"token {token.name!r} goes to no container: not added")
+            else:
                 volume = _Volume(
                     full[0][0], full[0][1].volume_name, full[0][1].mount_path, [t for _, t in full]
                 )
@@ -307,10 +314,10 @@ class _Patcher:
         injection: Injection,
         path: str,
         tokens: list[TokenSpec],
-        full: list[tuple[Injection, TokenSpec]],
+        given: int,
     ) -> None:
         """Give the container these tokens at `path`: our volume, or what the pod already has."""
-        if len(tokens) == len(full):
+        if len(tokens) == given:
             name = tokens[0].volume_name
         else:
             name = volume_name_for(path, tuple(t.name for t in tokens))
@@ -537,7 +544,9 @@ class _Patcher:
                 f"rename that volume (the name is reserved for tokens at {volume.mount_path})"
             )
             return
-        have = {s["serviceAccountToken"].get("path"): s["serviceAccountToken"] for s in sources}
+        have = {
+            _clean_relative(s["serviceAccountToken"].get("path")): s["serviceAccountToken"] for s in sources
+        }
         for token in volume.tokens:
             current = have.get(token.path)
             if current is None:

@@ -300,3 +300,11 @@ def test_the_default_mount_path_setting_follows_the_annotation_rules(value: str)
 def test_a_default_mount_path_with_extra_slashes_is_used_cleaned() -> None:
     _, result = run(pod(), sa({f"{P}/audience": "vault"}), CoreSettings(default_mount_path="/x//y/"))
     assert mounts_of(result, "app")[0]["mountPath"] == "/x/y"
+
+
+def test_a_token_every_container_is_scoped_out_of_warns_and_is_not_added() -> None:
+    annotations = {f"{P}/audience": "vault", f"{P}/ci.audience": "ci", f"{P}/ci.skip-containers": "app"}
+    outcome, result = run(pod(), sa(annotations))
+    assert any("'ci' goes to no container" in w for w in outcome.warnings)
+    audiences = [s["serviceAccountToken"]["audience"] for s in volume(result, VOL)["projected"]["sources"]]
+    assert audiences == ["vault"]
