@@ -76,7 +76,7 @@ def mutate_pod(
         skipped = "; ".join(r.skipped for r in results if r.skipped) or "nothing to inject"
         return Outcome([], [], warnings, skipped, (), ())
 
-    patcher = _Patcher(spec, injections, errors, warnings, is_windows(pod))
+    patcher = _Patcher(spec, injections, errors, warnings, pod)
     patch = patcher.run()
     if errors:
         return Outcome([], errors, warnings, None, tokens, dialects)
@@ -154,13 +154,13 @@ class _Patcher:
         injections: list[Injection],
         errors: list[str],
         warnings: list[str],
-        windows: bool,
+        pod: Mapping[str, Any],
     ) -> None:
         self.spec = spec
         self.injections = injections
         self.errors = errors
         self.warnings = warnings
-        self.windows = windows
+        self.pod = pod
         self.ops: list[JsonPatchOp] = []
         self.adopted: list[str] = []
         self.token_volumes: set[str] = set()  # the volumes our tokens come from (ours or adopted)
@@ -286,6 +286,8 @@ class _Patcher:
     def _check_layout(self) -> None:
         """No token directory on, or over, another token's file (the mount would hide it or fail)."""
         tokens = [t for inj in self.injections for t in inj.tokens]
+        if len({t.mount_path for t in tokens}) < 2:
+            return
         for a in tokens:
             for b in tokens:
                 if a.mount_path == b.mount_path:
@@ -447,6 +449,8 @@ class _Patcher:
 
     def _foreign_match(self, path: str, tokens: list[TokenSpec]) -> str | None:
         """A hand-written token-only volume holding exactly these tokens, mounted at `path` elsewhere."""
+        if not self.pure:
+            return None
         want = {t.path: (t.audience, t.expiration_seconds) for t in tokens}
         for other in self.containers:
             mount = other.mount_at(path)
@@ -462,7 +466,11 @@ class _Patcher:
 
     def _readability(self) -> None:
         """Warn where the kubelet's file mode and owner keep a container from reading its token (README)."""
-        if self.windows:
+        # Without a defaultMode a token file is 0644, 0600 owned by the one user of every container, or
+        # group-readable by the fsGroup: readable by all. Only hand-written volumes set one.
+        if not any(_default_mode(self.volumes.get(v)) is not None for v in self.token_volumes):
+            return
+        if is_windows(self.pod):
             return
         security = self.spec.get("securityContext")
         pod_sc: Mapping[str, Any] = security if isinstance(security, MAPPING_TYPES) else {}
@@ -483,10 +491,8 @@ class _Patcher:
                 volume = mount.get("name")
                 if not isinstance(volume, str) or volume not in self.token_volumes:
                     continue
-                found = self.volumes.get(volume)
-                projected = found[1].get("projected") if found is not None else None
-                mode = projected.get("defaultMode") if isinstance(projected, MAPPING_TYPES) else None
-                mode = mode if isinstance(mode, int) else 0o644
+                mode = _default_mode(self.volumes.get(volume))
+                mode = mode if mode is not None else 0o644
                 owner = 0
                 group = 0
                 if fs_user is not None or fs_group is not None:
@@ -583,3 +589,9 @@ def _effective(pod_sc: Mapping[str, Any], container: Mapping[str, Any], key: str
     if isinstance(own, MAPPING_TYPES) and own.get(key) is not None:
         return own.get(key)
     return pod_sc.get(key)
+
+
+def _default_mode(found: tuple[int, Mapping[str, Any]] | None) -> int | None:
+    projected = found[1].get("projected") if found is not None else None
+    mode = projected.get("defaultMode") if isinstance(projected, MAPPING_TYPES) else None
+    return mode if isinstance(mode, int) else None

@@ -135,6 +135,7 @@ def windows_path(path: str) -> str:
     return "C:" + path.replace("/", "\\")
 
 
+@lru_cache(maxsize=4096)
 def clean_path(path: str) -> str:
     """Lexical clean of an absolute path (`//`, `/./`, trailing `/`, `..`), as a container runtime sees it."""
     parts: list[str] = []
