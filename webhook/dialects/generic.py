@@ -150,7 +150,7 @@ def _collect(
                 else:
                     fields[(token, field)] = item
             else:
-                known = ", ".join((*FIELDS, *POD_KEYS, "<name>.<field>"))
+                known = ", ".join(dict.fromkeys((*FIELDS, *POD_KEYS, "<name>.<field>")))
                 errors.append(f"{key} on {where}: unknown annotation under {start}; known: {known}")
     return fields, pod_keys
 
