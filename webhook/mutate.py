@@ -12,7 +12,7 @@ from typing import Any
 
 from webhook.dialects import DIALECTS, opt_out
 from webhook.settings import CoreSettings
-from webhook.spec import (
+from webhook.vocabulary import (
     MAPPING_TYPES,
     RESERVED_VOLUME_PREFIX,
     DialectResult,
@@ -39,10 +39,6 @@ class Outcome:
     dialects: tuple[str, ...]
     # Tokens the pod already had by hand (same audience, expiration and file): nothing was added for them.
     adopted: tuple[str, ...] = ()
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.patch)
 
 
 def serviceaccount_name(pod: Mapping[str, Any]) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from webhook.dialects import eks, generic
 from webhook.settings import CoreSettings
-from webhook.spec import DialectResult, ServiceAccountInfo
+from webhook.vocabulary import DialectResult, ServiceAccountInfo
 
 Resolver = Callable[[Mapping[str, Any], ServiceAccountInfo | None, CoreSettings], DialectResult]
 # A pod-wide opt-out a dialect honours: a reason stops every enabled dialect, not only that one.
