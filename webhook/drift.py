@@ -21,7 +21,13 @@ import click
 from webhook.mutate import mutate_pod, serviceaccount_name
 from webhook.options import core_settings_options, settings_from_options
 from webhook.settings import CoreSettings
-from webhook.spec import MAPPING_TYPES, RESERVED_VOLUME_PREFIX, ServiceAccountInfo, TokenSpec, clean_path
+from webhook.vocabulary import (
+    MAPPING_TYPES,
+    RESERVED_VOLUME_PREFIX,
+    ServiceAccountInfo,
+    TokenSpec,
+    clean_path,
+)
 
 EXIT_ERROR = 2
 EXIT_DRIFT = 3

@@ -9,24 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from controlplane import ControlPlane
-from e2e_support import (
+
+from tests.common import WEBHOOK_BIN, containers, serviceaccount
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.support import (
     PREFIX,
-    WEBHOOK_BIN,
-    all_containers,
     deployment,
     dump_all,
-    env_of,
     load_all,
-    mounts_of,
     need_controller_manager,
     pod,
-    serviceaccount,
     token_sources,
     token_volumes,
     wait_for,
 )
-from webhookserver import WebhookServer
+from tests.e2e.webhookserver import WebhookServer
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +41,15 @@ def stored(plane: ControlPlane, namespace: str, name: str) -> dict:
 
 
 def container(pod_obj: dict, name: str) -> dict:
-    return next(c for c in all_containers(pod_obj) if c["name"] == name)
+    return next(c for c in containers(pod_obj) if c["name"] == name)
+
+
+def env_of(one: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in one.get("env") or []}
+
+
+def mounts_of(one: dict) -> dict[str, dict]:
+    return {m["mountPath"]: m for m in one.get("volumeMounts") or []}
 
 
 def test_hand_written_token_workloads_are_admitted_without_a_duplicate(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from manifests_support import selects
 from ruamel.yaml import YAML
+
+from tests.manifests.support import selects
 
 REPO = Path(__file__).resolve().parents[2]
 SKIP = "eks.amazonaws.com/skip-pod-identity-webhook"

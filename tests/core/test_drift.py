@@ -8,8 +8,9 @@ from pathlib import Path
 import jsonpatch
 import pytest
 from click.testing import CliRunner
-from core_support import pod, sa
 
+from tests.common import pod
+from tests.core.support import sa
 from webhook.cli import main
 from webhook.drift import differences, drift_report, fix_for, owner_of
 from webhook.mutate import mutate_pod

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from core_support import env_of, mounts_of, pod, run, sa, volume
 from pydantic import ValidationError
 
+from tests.common import env_of, mounts_of, pod
+from tests.core.support import run, sa, volume
 from webhook.cli import main
 from webhook.mutate import mutate_pod
 from webhook.settings import CoreSettings
-from webhook.spec import volume_name_for
+from webhook.vocabulary import volume_name_for
 
 P = "projected-token.io"
 TOKENS = "/var/run/secrets/tokens"
