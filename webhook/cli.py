@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "certs": "webhook.serve:certs_group",
     "credential": "webhook.federation.commands.credential:credential_command",
     "downstream": "webhook.federation.commands.downstream:downstream_group",
+    "drift": "webhook.drift:drift_command",
     "greenhouse": "webhook.federation.commands.greenhouse:greenhouse_group",
     "kubeconfig": "webhook.federation.commands.kubeconfig:kubeconfig_command",
     "manifests": "webhook.install:manifests_command",
