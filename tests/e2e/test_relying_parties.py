@@ -227,11 +227,12 @@ def test_oauth2_proxy_beside_human_sso_admits_listed_serviceaccounts(
     emails.write_text(cli(*generate, "--format", "emails-file"))
     config = tmp_path / "oauth2-proxy.cfg"
     config.write_text(cli(*generate, "--format", "config"))
-    # The existing human SSO provider: its endpoints are never reached by bearer requests of our issuer.
+    # The existing human SSO provider. The proxy tries its keys first on every bearer token (a closed loopback
+    # port: refused at once), then our issuer's.
     human_sso = [
         f"--config={config}", "--provider=oidc", "--oidc-issuer-url=https://sso.example.invalid",
         "--skip-oidc-discovery", "--login-url=https://sso.example.invalid/auth",
-        "--redeem-url=https://sso.example.invalid/token", "--oidc-jwks-url=https://sso.example.invalid/jwks",
+        "--redeem-url=https://sso.example.invalid/token", "--oidc-jwks-url=https://127.0.0.1:1/jwks",
         "--client-id=humans", "--client-secret=humans-secret",
         f"--cookie-secret-file={cookie_secret(tmp_path)}",
     ]  # fmt: skip
