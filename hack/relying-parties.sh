@@ -50,7 +50,7 @@ mkdir -p "$out"
 rm -f "$out/.stamp"
 build_root=$cache_root/build
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
-build=(nice -n 10 go build -p "$JOBS" -trimpath -ldflags "-s -w")
+build=(nice -n 10 go build -p "$JOBS" -trimpath)
 
 gomod_field() { # $1 = module@version, $2 = field of `go mod download -json`
 	go mod download -json "$1" | sed -n "s/^[[:space:]]*\"$2\": \"\(.*\)\",\{0,1\}$/\1/p"
@@ -84,7 +84,10 @@ if [[ ! -x $out/oauth2-proxy ]]; then
 	oauth2_proxy_mod=$build_root/oauth2-proxy-$OAUTH2_PROXY_VERSION
 	throwaway_module github.com/oauth2-proxy/oauth2-proxy/v7 "$OAUTH2_PROXY_VERSION" "$oauth2_proxy_mod"
 	log "building oauth2-proxy $OAUTH2_PROXY_VERSION"
-	(cd "$oauth2_proxy_mod" && "${build[@]}" -o "$out/oauth2-proxy.new" github.com/oauth2-proxy/oauth2-proxy/v7)
+	# The module zip has no git metadata: the version comes in through ldflags, as upstream's Makefile does.
+	(cd "$oauth2_proxy_mod" && "${build[@]}" -o "$out/oauth2-proxy.new" \
+		-ldflags "-s -w -X github.com/oauth2-proxy/oauth2-proxy/v7/pkg/version.VERSION=$OAUTH2_PROXY_VERSION" \
+		github.com/oauth2-proxy/oauth2-proxy/v7)
 	mv "$out/oauth2-proxy.new" "$out/oauth2-proxy"
 	log "oauth2-proxy built after $(($(date +%s) - start))s"
 fi
@@ -93,7 +96,7 @@ if [[ ! -x $out/vault ]]; then
 	vault_mod=$build_root/vault-$VAULT_VERSION
 	throwaway_module github.com/hashicorp/vault "$VAULT_VERSION" "$vault_mod"
 	log "building vault $VAULT_VERSION (cold: many minutes)"
-	(cd "$vault_mod" && "${build[@]}" -o "$out/vault.new" github.com/hashicorp/vault)
+	(cd "$vault_mod" && "${build[@]}" -ldflags "-s -w" -o "$out/vault.new" github.com/hashicorp/vault)
 	mv "$out/vault.new" "$out/vault"
 	log "vault built after $(($(date +%s) - start))s"
 fi
