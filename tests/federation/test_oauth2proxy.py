@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 from federation_support import ISSUER, assert_one_line_error
 
@@ -133,3 +135,14 @@ def test_machine_only_config_restricted_to_serviceaccounts(run) -> None:
 )
 def test_errors(run, args: list[str], message: str) -> None:
     assert_one_line_error(run("oauth2-proxy", *args), message)
+
+
+def test_config_file_is_toml_with_the_flags_values(run) -> None:
+    """The config keys carry the same values as the flags (lists where the proxy takes several)."""
+    args = ["oauth2-proxy", "--issuer", ISSUER, "--audience", "a", "--audience", "b", "--ca-path", "/ca.crt"]
+    config = tomllib.loads(run(*args, "--format", "config").stdout)
+    flags = dict(line[2:].split("=", 1) for line in run(*args).stdout.splitlines())
+    assert config["oidc_issuer_url"] == flags["oidc-issuer-url"] == ISSUER
+    assert config["oidc_extra_audiences"] == ["b"] and flags["oidc-extra-audience"] == "b"
+    assert config["provider_ca_files"] == ["/ca.crt"] and config["use_system_trust_store"] is True
+    assert config["email_domains"] == ["*"] and config["skip_jwt_bearer_tokens"] is True
