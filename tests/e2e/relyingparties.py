@@ -27,18 +27,17 @@ POINTER_FILE = (
 )
 
 
-def find_binaries() -> tuple[dict[str, Path] | None, str]:
-    """{vault, oauth2-proxy} -> path, or (None, one-line reason)."""
+def find_binary(name: str) -> tuple[Path | None, str]:
+    """The path of `vault` or `oauth2-proxy`, or (None, one-line reason)."""
     folder = os.environ.get("RELYING_PARTIES_DIR") or (
         POINTER_FILE.read_text().strip() if POINTER_FILE.is_file() else ""
     )
     if not folder:
         return None, "relying parties not built: run `make relying-parties`"
-    found = {name: Path(folder) / name for name in ("vault", "oauth2-proxy")}
-    missing = [name for name, path in found.items() if not os.access(path, os.X_OK)]
-    if missing:
-        return None, f"relying parties missing in {folder} ({', '.join(missing)}): run `make relying-parties`"
-    return found, ""
+    path = Path(folder) / name
+    if not os.access(path, os.X_OK):
+        return None, f"no {name} in {folder}: run `make relying-parties`"
+    return path, ""
 
 
 def http(

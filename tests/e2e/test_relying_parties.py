@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from controlplane import ControlPlane
 from e2e_support import WEBHOOK_BIN, skip_or_fail
-from relyingparties import EchoUpstream, OAuth2Proxy, Vault, find_binaries
+from relyingparties import EchoUpstream, OAuth2Proxy, Vault, find_binary
 
 pytestmark = pytest.mark.e2e
 
@@ -31,9 +31,8 @@ def cli(*args: str) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def binaries() -> dict[str, Path]:
-    found, reason = find_binaries()
+def binary(name: str) -> Path:
+    found, reason = find_binary(name)
     if found is None:
         skip_or_fail(reason)
     return found  # type: ignore[return-value]
@@ -62,8 +61,8 @@ def request_token(plane: ControlPlane, namespace: str, name: str, audience: str)
 
 
 @pytest.fixture(scope="module")
-def vault(binaries: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
-    server = Vault.start(binaries["vault"], tmp_path_factory.mktemp("vault"))
+def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
+    server = Vault.start(binary("vault"), tmp_path_factory.mktemp("vault"))
     try:
         yield server
     finally:
@@ -186,7 +185,6 @@ def cookie_secret(folder: Path) -> Path:
 
 
 def test_oauth2_proxy_machine_users_only(
-    binaries: dict[str, Path],
     control_plane: ControlPlane,
     serviceaccounts: str,
     upstream: EchoUpstream,
@@ -197,7 +195,7 @@ def test_oauth2_proxy_machine_users_only(
         "oauth2-proxy", "--issuer", control_plane.issuer, "--audience", PROXY_AUDIENCE,
         "--ca-path", str(control_plane.ca_file), "--cookie-secret-file", str(cookie_secret(tmp_path)),
     ).splitlines()  # fmt: skip
-    proxy = OAuth2Proxy.start(binaries["oauth2-proxy"], tmp_path, flags, upstream.url)
+    proxy = OAuth2Proxy.start(binary("oauth2-proxy"), tmp_path, flags, upstream.url)
     try:
         status, body = proxy.get("/hello", request_token(control_plane, namespace, "app", PROXY_AUDIENCE))
         assert status == 200, (body, proxy.diagnostics())
@@ -211,7 +209,6 @@ def test_oauth2_proxy_machine_users_only(
 
 
 def test_oauth2_proxy_beside_human_sso_admits_listed_serviceaccounts(
-    binaries: dict[str, Path],
     control_plane: ControlPlane,
     serviceaccounts: str,
     upstream: EchoUpstream,
@@ -236,7 +233,7 @@ def test_oauth2_proxy_beside_human_sso_admits_listed_serviceaccounts(
         "--client-id=humans", "--client-secret=humans-secret",
         f"--cookie-secret-file={cookie_secret(tmp_path)}",
     ]  # fmt: skip
-    proxy = OAuth2Proxy.start(binaries["oauth2-proxy"], tmp_path, human_sso, upstream.url)
+    proxy = OAuth2Proxy.start(binary("oauth2-proxy"), tmp_path, human_sso, upstream.url)
     try:
         status, body = proxy.get("/", request_token(control_plane, namespace, "app", PROXY_AUDIENCE))
         assert status == 200, (body, proxy.diagnostics())
