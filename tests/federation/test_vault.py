@@ -297,3 +297,52 @@ def test_verify_subject_and_claims_refuse(
 def test_verify_refusal_names_every_binding(run, jwks_path: Path, make_token) -> None:
     result = _verify(run, jwks_path, make_token(), "--subject", "x", "--claim", "team=a")
     assert_one_line_error(result, "token refused by the bindings: sub ", "; claim 'team' is missing")
+
+
+# Parameters of the JWT auth method's API (vault-plugin-auth-jwt v0.25: path_config.go, path_role.go, and the
+# token_* fields of sdk/helper/tokenutil), with the JSON type each accepts. The live check is
+# tests/e2e/test_relying_parties.py against a real `vault server -dev`.
+CONFIG_FIELDS = {
+    "oidc_discovery_url": str, "oidc_discovery_ca_pem": str, "jwks_url": str, "jwks_ca_pem": str,
+    "jwt_validation_pubkeys": list, "jwt_supported_algs": list, "bound_issuer": str, "default_role": str,
+}  # fmt: skip
+ROLE_FIELDS = {
+    "role_type": str, "bound_audiences": list, "user_claim": str, "bound_subject": str,
+    "bound_claims_type": str, "bound_claims": dict, "token_policies": list, "token_ttl": str,
+    "token_max_ttl": str, "clock_skew_leeway": int,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["config", "--issuer", ISSUER, "--default-role", "demo"],
+        ["config", "--issuer", ISSUER, "--jwks-url", "https://b.example/jwks"],
+        ["role", "r", "--audience", "v", "--serviceaccount", "a/b"],
+        [
+            "role",
+            "r",
+            "--audience",
+            "v",
+            "--serviceaccount",
+            "a/*",
+            "--claim",
+            "k=v",
+            "--max-ttl",
+            "2h",
+            "--leeway",
+            "5",
+        ],
+    ],
+)
+def test_payloads_use_only_the_plugins_parameters(run, args: list[str]) -> None:
+    payload = json.loads(run("vault", *args, "--format", "json").stdout)
+    fields = CONFIG_FIELDS if args[0] == "config" else ROLE_FIELDS
+    assert payload and set(payload) <= set(fields), set(payload) - set(fields)
+    assert all(isinstance(value, fields[key]) for key, value in payload.items()), payload
+    if args[0] == "role":
+        assert payload["role_type"] == "jwt" and payload["user_claim"]
+        assert payload.get("bound_subject") or payload.get(
+            "bound_claims"
+        )  # the plugin needs one bound constraint
+        assert payload.get("bound_claims_type", "string") in ("string", "glob")
