@@ -107,11 +107,11 @@ def test_vault_accepts_the_bound_serviceaccount_only(
 
     other = request_token(control_plane, namespace, "other", VAULT_AUDIENCE)
     status, body = vault.login("jwt", "demo", other)
-    assert status == 400 and "sub claim does not match bound subject" in json.dumps(body), body
+    assert status == 400 and "invalid subject (sub) claim" in json.dumps(body), body
 
     wrong_audience = request_token(control_plane, namespace, "app", "not-vault")
     status, body = vault.login("jwt", "demo", wrong_audience)
-    assert status == 400 and "aud claim does not match any bound audience" in json.dumps(body), body
+    assert status == 400 and "invalid audience (aud) claim" in json.dumps(body), body
 
     # `token verify --subject` says what the role's bound_subject says, for both tokens.
     verify = [str(WEBHOOK_BIN), "token", "verify", "-", "--issuer", control_plane.issuer]
@@ -129,7 +129,7 @@ def test_vault_namespace_role_through_the_http_api(
     """A second mount set up with the JSON payloads over the HTTP API: any ServiceAccount of the namespace."""
     namespace = serviceaccounts
     status, _ = vault.api("POST", "sys/auth/upstream", {"type": "jwt"}, token=vault.root_token)
-    assert status == 204
+    assert status in (200, 204)
     config = json.loads(
         cli(
             "vault", "config", "--issuer", control_plane.issuer, "--ca-file", str(control_plane.ca_file),
@@ -137,7 +137,7 @@ def test_vault_namespace_role_through_the_http_api(
         )
     )  # fmt: skip
     status, body = vault.api("POST", "auth/upstream/config", config, token=vault.root_token)
-    assert status == 204, body
+    assert status in (200, 204), body
     role = json.loads(
         cli(
             "vault", "role", "team", "--audience", VAULT_AUDIENCE, "--serviceaccount", f"{namespace}/*",
@@ -145,7 +145,7 @@ def test_vault_namespace_role_through_the_http_api(
         )
     )  # fmt: skip
     status, body = vault.api("POST", "auth/upstream/role/team", role, token=vault.root_token)
-    assert status == 204, body
+    assert status in (200, 204), body
     for name in ("app", "other"):
         status, body = vault.login(
             "upstream", "team", request_token(control_plane, namespace, name, VAULT_AUDIENCE)

@@ -110,6 +110,7 @@ def test_role_several_serviceaccounts_and_claims(run) -> None:
         "role_type": "jwt",
         "bound_audiences": ["vault", "vault2"],
         "user_claim": "/kubernetes.io/pod/name",
+        "user_claim_json_pointer": True,
         "bound_claims_type": "string",
         "bound_claims": {
             "sub": ["system:serviceaccount:prod:api", "system:serviceaccount:prod:worker"],
@@ -309,7 +310,7 @@ CONFIG_FIELDS = {
 ROLE_FIELDS = {
     "role_type": str, "bound_audiences": list, "user_claim": str, "bound_subject": str,
     "bound_claims_type": str, "bound_claims": dict, "token_policies": list, "token_ttl": str,
-    "token_max_ttl": str, "clock_skew_leeway": int,
+    "token_max_ttl": str, "clock_skew_leeway": int, "user_claim_json_pointer": bool,
 }  # fmt: skip
 
 
@@ -319,6 +320,16 @@ ROLE_FIELDS = {
         ["config", "--issuer", ISSUER, "--default-role", "demo"],
         ["config", "--issuer", ISSUER, "--jwks-url", "https://b.example/jwks"],
         ["role", "r", "--audience", "v", "--serviceaccount", "a/b"],
+        [
+            "role",
+            "r",
+            "--audience",
+            "v",
+            "--serviceaccount",
+            "a/b",
+            "--user-claim",
+            "/kubernetes.io/pod/name",
+        ],
         [
             "role",
             "r",

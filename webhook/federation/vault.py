@@ -160,6 +160,8 @@ def role_payload(
         raise InputError("--policy must be a non-empty policy name without commas (repeat the option)")
 
     payload: dict[str, Any] = {"role_type": "jwt", "bound_audiences": audiences, "user_claim": user_claim}
+    if user_claim.startswith("/"):
+        payload["user_claim_json_pointer"] = True  # else the plugin looks the name up literally
     if len(subs) == 1 and not subjects.is_glob(subs[0]):
         payload["bound_subject"] = subs[0]
     elif subs:
