@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from controlplane import Process, free_port, spawn, tail
-from e2e_support import wait_for
+from tests.e2e.controlplane import Process, free_port, spawn, tail
+from tests.e2e.support import wait_for
 
 POINTER_FILE = (
     Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from controlplane import ControlPlane
-from e2e_support import WEBHOOK_BIN, skip_or_fail
-from relyingparties import EchoUpstream, OAuth2Proxy, Vault, find_binary
+
+from tests.common import WEBHOOK_BIN
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.relyingparties import EchoUpstream, OAuth2Proxy, Vault, find_binary
+from tests.e2e.support import skip_or_fail
 
 pytestmark = pytest.mark.e2e
 

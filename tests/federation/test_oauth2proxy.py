@@ -5,7 +5,8 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from federation_support import ISSUER, assert_one_line_error
+
+from tests.federation.support import ISSUER, assert_one_line_error
 
 
 def test_machine_users_only_flags(run) -> None:

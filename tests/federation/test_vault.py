@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from federation_support import AUDIENCE, ISSUER, SUBJECT, assert_one_line_error, write_public_pem
 
+from tests.federation.support import AUDIENCE, ISSUER, SUBJECT, assert_one_line_error, write_public_pem
 from webhook.federation import oidc, vault
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from webhook.federation.common import InputError
 from webhook.federation.downstream import SA_USER, parse_serviceaccount
-from webhook.spec import DNS1123_LABEL_RE
+from webhook.vocabulary import DNS1123_LABEL_RE
 
 
 def subject(reference: str, *, option: str = "--serviceaccount") -> str:
