@@ -51,12 +51,12 @@ _FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000
 _EXACT_TEXT = ("<<", "&", "!", "\t", "\n%", "\n...")
 _YAML11_BREAKS = ("\x85", "\u2028", "\u2029")
 # Then plain scalars that YAML 1.1 resolves differently from yaml-rs (or may: false alarms only cost speed),
-# as a whole value or key: numbers other than plain decimals (octal 0644, 0o17, 1e3, 1_000, sexagesimal 1:20,
-# .5, 0x1F ...), timestamps, yes/no/on/off (y/n too), and "=". The lookahead turns most positions away
-# at once.
+# as a whole value or key: numbers but plain decimals of up to 18 digits (octal 0644, 0o17, 1e3, 1_000,
+# sexagesimal 1:20, .5, 0x1F ...), timestamps, yes/no/on/off (y/n too), and "=". Possessive quantifiers and
+# the lookaheads turn most positions away at once.
 _END = r"[ \t]*+(?:#|$|[,\]}]|:(?:[ \t]|$))"
 _NUMBER = (
-    rf"(?![-+]?+(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+{_END})[-+]?+\.?+[0-9][0-9a-fA-FoOxXtTzZ_.+-]*+{_END}"
+    rf"(?![-+]?+(?:0|[1-9][0-9]{{0,17}}+)(?:\.[0-9]++)?+{_END})[-+]?+\.?+[0-9][0-9a-fA-FoOxXtTzZ_.+-]*+{_END}"
     rf"|[-+]?+[0-9][0-9_]*+(?::[0-5]?[0-9])++(?:\.[0-9_]*+)?+{_END}"
     r"|[-+]?+\.[a-zA-Z]|[0-9]{4}-[0-9][0-9]?-[0-9]"
 )
