@@ -47,14 +47,15 @@ _FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000
 
 # What only the exact loader reads as kubectl does. Literal text first (str.find-fast): merge keys, anchors
 # (aliases need one; PyYAML shares aliased nodes, so its result is copied), tags, tabs, directives, document
-# end markers (yaml-rs reads "a\n...\nb" as a list of both) and YAML 1.1's extra line breaks.
-_EXACT_TEXT = ("<<", "&", "!", "\t", "\n%", "\n...")
+# end markers (yaml-rs reads "a\n...\nb" as a list of both), explicit "? " keys (yaml-rs takes a list for a
+# key) and YAML 1.1's extra line breaks.
+_EXACT_TEXT = ("<<", "&", "!", "\t", "\n%", "\n...", "? ", "?\n", "?\r")
 _YAML11_BREAKS = ("\x85", "\u2028", "\u2029")
 # Then plain scalars that YAML 1.1 resolves differently from yaml-rs (or may: false alarms only cost speed),
 # as a whole value or key: numbers but plain decimals of up to 18 digits (octal 0644, 0o17, 1e3, 1_000,
 # sexagesimal 1:20, .5, 0x1F ...), timestamps, yes/no/on/off (y/n too), and "=". Possessive quantifiers and
 # the lookaheads turn most positions away at once.
-_END = r"[ \t]*+(?:#|$|[,\]}]|:(?:[ \t]|$))"
+_END = r"[ \t]*+(?:#|\r?$|[,\]}]|:(?:[ \t]|\r?$))"
 _NUMBER = (
     rf"(?![-+]?+(?:0|[1-9][0-9]{{0,17}}+)(?:\.[0-9]++)?+{_END})[-+]?+\.?+[0-9][0-9a-fA-FoOxXtTzZ_.+-]*+{_END}"
     rf"|[-+]?+[0-9][0-9_]*+(?::[0-5]?[0-9])++(?:\.[0-9_]*+)?+{_END}"
@@ -62,11 +63,12 @@ _NUMBER = (
 )
 _BOOL = rf"(?:[yY](?:es|ES)?|[nN][oO]?|[oO](?:[nN]|ff|FF)|=){_END}"
 _PLAIN_DIFFERS = rf"(?=[-+.0-9yYnNoO=])(?:(?=[yYnNoO=]){_BOOL}|{_NUMBER})"
-# After a block indicator and blanks ("key: ", "- ", "? "), at a line start, or after a flow indicator: one
+# After a block indicator and blanks ("key: ", "- "), at a line start, or after a flow indicator: one
 # pattern per literal first character, which re finds fast (a character class or an alternation is slower).
+_AT_START = re.compile(r"\ufeff? *+" + _PLAIN_DIFFERS, re.M)  # a first line has no "\n" before it
 _YAML11 = tuple(
     re.compile(prefix + _PLAIN_DIFFERS, re.M)
-    for prefix in (": ++", "- ++", r"\? ++", r"\n *+", r"\[ *+", r"\{ *+", ", *+")
+    for prefix in (": ++", "- ++", r"\n *+", r"\[ *+", r"\{ *+", ", *+")
 )
 
 
@@ -76,6 +78,7 @@ def _needs_exact(raw: str) -> bool:
         any(text in raw for text in _EXACT_TEXT)
         or raw.startswith("%")
         or _has_yaml11_break(raw)
+        or _AT_START.match(raw) is not None
         or any(pattern.search(raw) for pattern in _YAML11)
         or _may_be_deep(raw)
     )
@@ -107,6 +110,8 @@ def _exact_flags(text: str, raws: list[str]) -> list[bool]:
         at = text.find(needle) if needle[-1] in text else -1  # one character is found much faster
         while at >= 0:
             at = text.find(needle, mark(at + 1))
+    if _AT_START.match(text):
+        flags[0] = True
     for pattern in _YAML11:
         found = pattern.search(text)
         while found is not None:
