@@ -265,8 +265,8 @@ def _join_directives(raws: list[str]) -> list[str]:
     """Directive lines ("%YAML 1.1") before a "---" belong to the document after it."""
     joined: list[str] = []
     carry = ""
-    for raw in raws:
-        if _DIRECTIVES_ONLY.match(raw) and raw is not raws[-1]:
+    for index, raw in enumerate(raws):
+        if index < len(raws) - 1 and _DIRECTIVES_ONLY.match(raw):
             carry += raw
             continue
         joined.append(carry + raw)
