@@ -107,7 +107,8 @@ def _exact_flags(text: str, raws: list[str]) -> list[bool]:
         return starts[index + 1]
 
     for needle in (*_EXACT_TEXT, *_DEEP_TEXT):
-        at = text.find(needle) if needle[-1] in text else -1  # one character is found much faster
+        # A rare character of the needle is found first, much faster than the needle.
+        at = text.find(needle) if needle.lstrip("\n")[0] in text else -1
         while at >= 0:
             at = text.find(needle, mark(at + 1))
     if _AT_START.match(text):
@@ -121,7 +122,7 @@ def _exact_flags(text: str, raws: list[str]) -> list[bool]:
             flag or raw.startswith("%") or _has_yaml11_break(raw)
             for flag, raw in zip(flags, raws, strict=True)
         ]
-    if text.count("[") + text.count("{") >= _MANY_BRACKETS:
+    if len(text) >= _MANY_BRACKETS:
         flags = [
             flag or raw.count("[") + raw.count("{") >= _MANY_BRACKETS
             for flag, raw in zip(flags, raws, strict=True)
