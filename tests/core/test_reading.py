@@ -107,6 +107,19 @@ def test_a_leading_bom_is_accepted_as_kubectl_does(tmp_path: Path) -> None:
     assert bom.stdout_bytes == "\ufeff".encode() + plain.stdout_bytes  # kept, as untouched text is
     docs = parse("f", "\ufeff" + text)
     assert docs[0].data["kind"] == "ServiceAccount"
+    # The changed document is the one behind the mark (differential finding, case 218): its first key stays
+    # apiVersion, and the mark stays in front of the stream.
+    changed = render(
+        str(tmp_path / "pod.yaml"),
+        "-s",
+        str(tmp_path / "sa.yaml"),
+        files={"pod.yaml": "\ufeff" + SIMPLE_POD, "sa.yaml": SA},
+        cwd=tmp_path,
+    )
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout_bytes.startswith("\ufeffapiVersion: v1\n".encode())
+    assert parse("out", changed.stdout_bytes.decode())[0].data["apiVersion"] == "v1"
+    assert "TOKEN_FILE" in changed.stdout
     json_docs = parse("f.json", '\ufeff{"kind": "Pod"}\n')
     assert json_docs[0].data == {"kind": "Pod"} and json_docs[0].raw == '\ufeff{"kind": "Pod"}\n'
 
