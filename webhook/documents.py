@@ -1,15 +1,20 @@
 """Reading Kubernetes manifests: multi-document YAML and JSON from files, directories and stdin.
 
 Every document keeps its exact source text (`raw`), so output can pass untouched documents through byte for
-byte and edit changed ones in place. Documents load with yaml-rs (fast, Rust) unless they hold a plain scalar
-that YAML 1.1 reads differently (0644 octal modes, yes/no/on/off), which goes through PyYAML/libyaml: kubectl
-reads manifests as YAML 1.1. Bad input raises InputError with file and line.
+byte and edit changed ones in place. kubectl reads manifests as YAML 1.1, which PyYAML/libyaml implements (the
+exact loader); yaml-rs (fast, Rust, YAML 1.2) loads a document only when nothing in it could read differently
+or beyond it: a cheap scan of the text hands everything else (0644 octal modes, yes/no/on/off, timestamps,
+anchors, aliases and merge keys, tags, tabs, directives, `...`, deep nesting) to the exact loader, and so does
+any yaml-rs error. Characters YAML forbids (NUL and other controls) and a byte order mark anywhere but at the
+start are refused. Bad input raises InputError with file and line.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,21 +31,107 @@ except ImportError:  # pragma: no cover - a plain PyYAML install still works, on
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
+BOM = "\ufeff"
+# Deeper documents are refused: the exact loader's copy and every later stage recurse (yaml-rs stops flow
+# collections at 256 levels itself).
+MAX_DEPTH = 200
 # "---" after a newline (the text's start is checked apart): a literal first character lets re scan fast,
 # where ^ with re.M tries every position.
 _SEPARATOR = re.compile(r"\n---(?=[ \t\r\n]|\Z)")
-# Plain scalars whose YAML 1.1 meaning (kubectl's) differs from YAML 1.2's, after ": " or "- ".
-# Two patterns with a literal first character: Python's re scans for those quickly. The lookahead (the
-# first characters any of them can start with) turns most ": " away at once: twice as fast.
-_YAML11_VALUE = (
-    r"(?=[ \t]*[-+0-9yYnNoO=])"
-    r"[ \t]*(?:[-+]?0[0-7_]+|[-+]?0b[01_]+|(?i:y|n|yes|no|on|off)|\d+(?::[0-5]?\d)+|=)[ \t]*(?:#|$)"
+
+# Characters YAML does not allow in a stream (outside c-printable): C0 controls but tab, LF and CR; DEL; C1
+# controls but NEL; surrogates; U+FFFE/U+FFFF. For ASCII text (str.isascii is one fast pass) the short class.
+_FORBIDDEN_ASCII = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASCII_ALLOWED = bytes(int(not _FORBIDDEN_ASCII.match(chr(c))) for c in range(256))
+_FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# What only the exact loader reads as kubectl does. Literal text first (str.find-fast): merge keys, anchors
+# (aliases need one; PyYAML shares aliased nodes, so its result is copied), tags, tabs, directives, document
+# end markers (yaml-rs reads "a\n...\nb" as a list of both), explicit "? " keys (yaml-rs takes a list for a
+# key) and YAML 1.1's extra line breaks.
+_EXACT_TEXT = ("<<", "&", "!", "\t", "\n%", "\n...", "? ", "?\n", "?\r")
+_YAML11_BREAKS = ("\x85", "\u2028", "\u2029")
+# Then plain scalars that YAML 1.1 resolves differently from yaml-rs (or may: false alarms only cost speed),
+# as a whole value or key: numbers but plain decimals of up to 18 digits (octal 0644, 0o17, 1e3, 1_000,
+# sexagesimal 1:20, .5, 0x1F ...), timestamps, yes/no/on/off (y/n too), and "=". Possessive quantifiers and
+# the lookaheads turn most positions away at once.
+_END = r"[ \t]*+(?:#|\r?$|[,\]}]|:(?:[ \t]|\r?$))"
+_NUMBER = (
+    rf"(?![-+]?+(?:0|[1-9][0-9]{{0,17}}+)(?:\.[0-9]++)?+{_END})[-+]?+\.?+[0-9][0-9a-fA-FoOxXtTzZ_.+-]*+{_END}"
+    rf"|[-+]?+[0-9][0-9_]*+(?::[0-5]?[0-9])++(?:\.[0-9_]*+)?+{_END}"
+    r"|[-+]?+\.[a-zA-Z]|[0-9]{4}-[0-9][0-9]?-[0-9]"
 )
-_YAML11 = (re.compile(": " + _YAML11_VALUE, re.M), re.compile("- " + _YAML11_VALUE, re.M))
+_BOOL = rf"(?:[yY](?:es|ES)?|[nN][oO]?|[oO](?:[nN]|ff|FF)|=){_END}"
+_PLAIN_DIFFERS = rf"(?=[-+.0-9yYnNoO=])(?:(?=[yYnNoO=]){_BOOL}|{_NUMBER})"
+# After a block indicator and blanks ("key: ", "- "), at a line start, or after a flow indicator: one
+# pattern per literal first character, which re finds fast (a character class or an alternation is slower).
+_AT_START = re.compile(r"\ufeff? *+" + _PLAIN_DIFFERS, re.M)  # a first line has no "\n" before it
+_YAML11 = tuple(
+    re.compile(prefix + _PLAIN_DIFFERS, re.M)
+    for prefix in (": ++", "- ++", r"\n *+", r"\[ *+", r"\{ *+", ", *+")
+)
 
 
-def _needs_yaml11(raw: str) -> bool:
-    return any(pattern.search(raw) for pattern in _YAML11)
+def _needs_exact(raw: str) -> bool:
+    """Whether a document may read differently with yaml-rs than with the exact (YAML 1.1) loader."""
+    return (
+        any(text in raw for text in _EXACT_TEXT)
+        or raw.startswith("%")
+        or _has_yaml11_break(raw)
+        or _AT_START.match(raw) is not None
+        or any(pattern.search(raw) for pattern in _YAML11)
+        or _may_be_deep(raw)
+    )
+
+
+# A block node MAX_DEPTH deep needs a line indented (by blanks and dashes) by half that; flow nesting needs
+# brackets. Below these bounds a document is less than MAX_DEPTH deep.
+_DEEP_TEXT = ("\n" + " " * (MAX_DEPTH // 2 - 20), "- " * 10)
+_MANY_BRACKETS = MAX_DEPTH // 4
+
+
+def _may_be_deep(raw: str) -> bool:
+    return any(text in raw for text in _DEEP_TEXT) or raw.count("[") + raw.count("{") >= _MANY_BRACKETS
+
+
+def _exact_flags(text: str, raws: list[str]) -> list[bool]:
+    """`_needs_exact` for each of a source's documents, by scanning the whole text once per pattern (a call
+    per document and pattern costs more than the scans)."""
+    starts = list(itertools.accumulate((len(raw) for raw in raws), initial=0))
+    flags = [False] * len(raws)
+
+    def mark(at: int) -> int:
+        """Flag the document holding offset `at`; the offset where the next one starts."""
+        index = bisect.bisect_right(starts, at) - 1
+        flags[index] = True
+        return starts[index + 1]
+
+    for needle in (*_EXACT_TEXT, *_DEEP_TEXT):
+        # A rare character of the needle is found first, much faster than the needle.
+        at = text.find(needle) if needle.lstrip("\n")[0] in text else -1
+        while at >= 0:
+            at = text.find(needle, mark(at + 1))
+    if _AT_START.match(text):
+        flags[0] = True
+    for pattern in _YAML11:
+        found = pattern.search(text)
+        while found is not None:
+            found = pattern.search(text, mark(found.start() + 1))
+    if "%" in text or not text.isascii():
+        flags = [
+            flag or raw.startswith("%") or _has_yaml11_break(raw)
+            for flag, raw in zip(flags, raws, strict=True)
+        ]
+    if len(text) >= _MANY_BRACKETS:
+        flags = [
+            flag or raw.count("[") + raw.count("{") >= _MANY_BRACKETS
+            for flag, raw in zip(flags, raws, strict=True)
+        ]
+    return flags
+
+
+def _has_yaml11_break(raw: str) -> bool:
+    return not raw.isascii() and any(char in raw for char in _YAML11_BREAKS)
 
 
 class InputError(Exception):
@@ -61,22 +152,39 @@ class Document:
     raw: str  # the exact text, separator line included; concatenating a source's raws gives it back
     data: Any  # plain data (None for an empty document)
     is_json: bool = False
-    yaml11: bool = False  # loaded with YAML 1.1 rules (PyYAML) rather than yaml-rs
+    yaml11: bool = False  # loaded with the exact loader (PyYAML, YAML 1.1) rather than yaml-rs
 
 
 def read_sources(inputs: Iterable[str]) -> Iterator[tuple[str, str]]:
-    """Yield (name, text) for each file, each manifest file under a directory (sorted), or stdin ("-")."""
+    """Yield (name, text) for each file, each manifest file under a directory (sorted), or stdin ("-").
+
+    Anything that cannot be read, named or found while walking, is an InputError naming it.
+    """
     for item in inputs:
         if item == STDIN:
             yield "<stdin>", _decode("<stdin>", sys.stdin.buffer.read())
             continue
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
-            for file in files:
+            for file in _manifest_files(path):
                 yield str(file), _read(file)
         else:
             yield str(path), _read(path)
+
+
+def _manifest_files(top: Path) -> list[Path]:
+    """Manifest files under a directory, sorted; symbolic links to directories are not followed."""
+
+    def refuse(exc: OSError) -> None:
+        raise InputError(str(exc.filename or top), 0, f"cannot read directory: {exc.strerror or exc}")
+
+    found = []
+    for folder, _, names in os.walk(top, onerror=refuse):
+        for name in names:
+            if name.endswith(MANIFEST_SUFFIXES):
+                found.append(Path(folder, name))
+    # A directory with a manifest's suffix is no file; a dangling link is one that cannot be read.
+    return sorted(p for p in found if p.is_file() or not p.exists())
 
 
 def _read(path: Path) -> str:
@@ -94,41 +202,102 @@ def _decode(name: str, data: bytes) -> str:
         raise InputError(name, data.count(b"\n", 0, exc.start) + 1, "not UTF-8 text") from None
 
 
+def check_characters(source: str, text: str) -> None:
+    """Refuse what YAML forbids in a stream (kubectl's reader refuses it too), and a byte order mark anywhere
+    but at the very start."""
+    if text.isascii():
+        # bytes.translate is a table lookup per byte: four times faster than the regex on clean text.
+        if text.encode("ascii").translate(_ASCII_ALLOWED).find(0) < 0:
+            return
+        found = _FORBIDDEN_ASCII.search(text)
+    else:
+        found = _FORBIDDEN.search(text)
+    if found is not None:
+        char = found.group()
+        raise InputError(
+            source,
+            text.count("\n", 0, found.start()) + 1,
+            f"character U+{ord(char):04X} ({_char_name(char)}) is not allowed in YAML",
+        )
+    bom = text.find(BOM, 1)
+    if bom >= 0:
+        raise InputError(
+            source,
+            text.count("\n", 0, bom) + 1,
+            "byte order mark (U+FEFF) inside the text: only the start may have one",
+        )
+
+
+def _char_name(char: str) -> str:
+    return {"\x00": "NUL", "\x7f": "DEL"}.get(char) or (
+        "a control character" if ord(char) < 0xA0 else "a non-character"
+    )
+
+
 def parse(source: str, text: str) -> list[Document]:
     """Split one source into documents and parse each; JSON sources may hold several concatenated values."""
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
+    body = text[1:] if text.startswith(BOM) else text
+    if body.lstrip().startswith(("{", "[")):
         return _parse_json(source, text)
+    check_characters(source, text)
     starts = [0, *(m.start() + 1 for m in _SEPARATOR.finditer(text))]
     starts.append(len(text))
     raws = [text[begin:end] for begin, end in itertools.pairwise(starts)]
+    if "%" in text:
+        raws = _join_directives(raws)
     lines = list(itertools.accumulate((raw.count("\n") for raw in raws[:-1]), initial=1))
     # Stage by stage over all documents rather than one document at a time: measurably faster on big inputs.
-    yaml11 = [_needs_yaml11(raw) for raw in raws]
+    exact = _exact_flags(text, raws)
     data = [
-        load_yaml(raw, source, line, yaml11=flag) for raw, line, flag in zip(raws, lines, yaml11, strict=True)
+        load_yaml(raw, source, line, yaml11=flag) for raw, line, flag in zip(raws, lines, exact, strict=True)
     ]
     return [
         Document(source, index, line, raw, value, yaml11=flag)
-        for index, (line, raw, value, flag) in enumerate(zip(lines, raws, data, yaml11, strict=True))
+        for index, (line, raw, value, flag) in enumerate(zip(lines, raws, data, exact, strict=True))
     ]
 
 
-def load_yaml(raw: str, source: str = "<text>", line: int = 1, *, yaml11: bool | None = None) -> Any:
-    """Load one YAML document (YAML 1.1 semantics where they matter); InputError on bad input.
+_DIRECTIVES_ONLY = re.compile(
+    r"\A\ufeff?(?:[ \t]*(?:#[^\n]*)?\n|%[^\n]*\n)*%[^\n]*\n(?:[ \t]*(?:#[^\n]*)?\n)*\Z"
+)
 
-    `yaml11` says whether the text needs YAML 1.1 reading (None: look at it).
+
+def _join_directives(raws: list[str]) -> list[str]:
+    """Directive lines ("%YAML 1.1") before a "---" belong to the document after it."""
+    joined: list[str] = []
+    carry = ""
+    for index, raw in enumerate(raws):
+        if index < len(raws) - 1 and _DIRECTIVES_ONLY.match(raw):
+            carry += raw
+            continue
+        joined.append(carry + raw)
+        carry = ""
+    return joined
+
+
+def load_yaml(raw: str, source: str = "<text>", line: int = 1, *, yaml11: bool | None = None) -> Any:
+    """Load one YAML document as kubectl does; InputError on bad input.
+
+    `yaml11` says whether the text needs the exact loader (None: look at it).
     """
+    if raw.startswith(BOM):
+        raw = raw[1:]
     if yaml11 is None:
-        yaml11 = _needs_yaml11(raw)
+        yaml11 = _needs_exact(raw)
     if yaml_rs is None or yaml11:
-        return _load_pyyaml(raw, source, line)
+        return _load_exact(raw, source, line)
     try:
         return yaml_rs.loads(raw, parse_datetime=False)
     except Exception as exc:
-        raise InputError(
+        fast_error = InputError(
             source, line + _error_line(raw, str(exc)) - 1, f"invalid YAML: {_reason(exc)}"
-        ) from None
+        )
+    # What yaml-rs refuses, the exact loader decides (YAML 1.1 allows more); if it refuses too, yaml-rs's
+    # message says why (it names duplicate keys, and the exact loader refuses them as well).
+    try:
+        return _load_exact(raw, source, line)
+    except InputError:
+        raise fast_error from None
 
 
 def _reason(exc: Exception) -> str:
@@ -147,11 +316,43 @@ def _error_line(raw: str, message: str) -> int:
     return 1
 
 
-def _load_pyyaml(raw: str, source: str, line: int) -> Any:
-    import yaml  # only for YAML 1.1 documents and error messages: keeps start-up short
+_EXACT_LOADER: Any = None
+
+
+def _exact_loader() -> Any:
+    """PyYAML's libyaml SafeLoader, refusing duplicate keys as yaml-rs and the apiserver's strict decoding do
+    (PyYAML alone keeps the last one silently). Built on first use: keeps start-up short."""
+    global _EXACT_LOADER
+    if _EXACT_LOADER is None:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+        class Loader(base):  # type: ignore[misc, valid-type]
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                if isinstance(node, yaml.MappingNode):
+                    seen: set[tuple[str, str]] = set()
+                    for key, _ in node.value:
+                        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                            if (key.tag, key.value) in seen:
+                                raise yaml.constructor.ConstructorError(
+                                    "while constructing a mapping",
+                                    node.start_mark,
+                                    f"found duplicate key {key.value!r}",
+                                    key.start_mark,
+                                )
+                            seen.add((key.tag, key.value))
+                return super().construct_mapping(node, deep)
+
+        _EXACT_LOADER = Loader
+    return _EXACT_LOADER
+
+
+def _load_exact(raw: str, source: str, line: int) -> Any:
+    import yaml
 
     try:
-        return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(raw, Loader=_exact_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = line + mark.line if mark is not None else line
@@ -159,30 +360,84 @@ def _load_pyyaml(raw: str, source: str, line: int) -> Any:
         raise InputError(source, where, f"invalid YAML: {reason}") from None
     except yaml.YAMLError as exc:
         raise InputError(source, line, f"invalid YAML: {str(exc).splitlines()[0]}") from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
+        raise InputError(source, line, f"invalid YAML: {_reason(exc)}") from None
+    # Aliased nodes are one object in PyYAML's result: an edit of one would change the other.
+    return _unshared(data, source, line, _Budget(100 * len(raw) + 10_000))
+
+
+class _Budget:
+    """How many nodes a copy may make: aliases of aliases would otherwise expand exponentially."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, nodes: int) -> None:
+        self.left = nodes
+
+
+def _unshared(value: Any, source: str, line: int, budget: _Budget, depth: int = 0) -> Any:
+    """A copy sharing no list or mapping, refusing depth beyond MAX_DEPTH (a recursive alias too), node
+    counts beyond the budget, and lone surrogates (JSON "\\ud800": unprintable, kubectl replaces them)."""
+    kind = type(value)
+    if kind is str:
+        if not value.isascii() and _SURROGATE.search(value):
+            raise InputError(source, line, "a lone surrogate (\\ud800-\\udfff) is no character")
+        return value
+    if kind is not dict and kind is not list:
+        return value
+    if depth >= MAX_DEPTH:
+        raise InputError(source, line, f"nested deeper than {MAX_DEPTH} levels (or a recursive alias)")
+    budget.left -= len(value) + 1
+    if budget.left < 0:
+        raise InputError(source, line, "aliases expand to too many nodes")
+    if kind is list:
+        return [_unshared(item, source, line, budget, depth + 1) for item in value]
+    return {
+        _unshared(key, source, line, budget, depth + 1): _unshared(item, source, line, budget, depth + 1)
+        for key, item in value.items()
+    }
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _parse_json(source: str, text: str) -> list[Document]:
-    decoder = json.JSONDecoder()
     docs: list[Document] = []
-    pos = 0
+    pos = 1 if text.startswith(BOM) else 0
+    lead_end = pos
+    while lead_end < len(text) and text[lead_end].isspace():
+        lead_end += 1
+    # Surrogate escapes and deep nesting need a look at the data; plain JSON goes without.
+    check = "\\u" in text or text.count("[") + text.count("{") >= MAX_DEPTH // 2
     while True:
         while pos < len(text) and text[pos].isspace():
             pos += 1
         if pos >= len(text):
             break
+        line = text.count("\n", 0, pos) + 1
         try:
-            data, end = decoder.raw_decode(text, pos)
+            data, end = _JSON.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             raise InputError(source, exc.lineno, f"invalid JSON: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:
+            raise InputError(source, line, f"invalid JSON: {_reason(exc)}") from None
+        if check:
+            data = _unshared(data, source, line, _Budget(len(text) + 10_000))
         # Trailing whitespace stays with the document so the raws still add up to the source.
         while end < len(text) and text[end].isspace():
             end += 1
-        docs.append(Document(source, len(docs), text.count("\n", 0, pos) + 1, text[pos:end], data, True))
+        docs.append(Document(source, len(docs), line, text[pos:end], data, True))
         pos = end
-    if docs and text[: len(text) - len(text.lstrip())]:
+    if docs and lead_end:
         first = docs[0]
-        lead = text[: len(text) - len(text.lstrip())]
-        docs[0] = Document(first.source, 0, 1, lead + first.raw, first.data, True)
+        docs[0] = Document(first.source, 0, 1, text[:lead_end] + first.raw, first.data, True)
     return docs
 
 

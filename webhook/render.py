@@ -18,7 +18,14 @@ import click
 import orjson
 
 from webhook.cli import OwnProcess
-from webhook.documents import Document, InputError, load_serviceaccounts, read_documents, serviceaccounts_in
+from webhook.documents import (
+    BOM,
+    Document,
+    InputError,
+    load_serviceaccounts,
+    read_documents,
+    serviceaccounts_in,
+)
 from webhook.mutate import mutate_pod, serviceaccount_name
 from webhook.options import core_settings_options, settings_from_options
 from webhook.settings import CoreSettings
@@ -90,22 +97,28 @@ def render_documents(
     changed = report.changed
     edits = [(r.doc, r.ops, apply_ops(r.doc.data, r.ops)) for r in changed]
     if edit:
-        for rendered, text in zip(changed, edit_documents(edits), strict=True):
+        for rendered, text in zip(changed, edit_documents(edits, report.notes), strict=True):
             rendered.text = text
     return report
 
 
 def _yaml_stream(report: RenderReport) -> str:
+    """Every document's text, with "---" where a YAML document needs one to stay apart from the one before;
+    concatenated JSON documents print back as they came. Only the stream's start keeps a byte order mark."""
     out: list[str] = []
+    previous: Document | None = None
     for rendered in report.documents:
-        text = rendered.text
-        if out and not text.startswith("---") and rendered.doc.data is not None:
-            if not out[-1].endswith("\n"):
-                out.append("\n")
-            out.append("---\n")
-        elif out and text and not out[-1].endswith("\n"):
-            out.append("\n")
+        text, doc = rendered.text, rendered.doc
+        if out and text.startswith(BOM):
+            text = text[1:]
+        if out and not (doc.is_json and previous is not None and previous.is_json):
+            newline = "\r\n" if "\r\n" in text else "\n"
+            if text and not out[-1].endswith("\n"):
+                out.append(newline)
+            if doc.data is not None and not text.startswith("---"):
+                out.append("---" + newline)
         out.append(text)
+        previous = doc
     return "".join(out)
 
 
