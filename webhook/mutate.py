@@ -166,6 +166,7 @@ class _Patcher:
         self.token_sources: dict[str, dict[str, tuple[Any, Any]]] = {}
         self.pure: set[str] = set()  # projected volumes holding only token sources
         self.ours: set[str] = set()  # names this webhook gives volumes
+        self.scoped: set[int] = set()  # ids of the injections with a token for some containers only
         volumes = spec.get("volumes")
         for index, vol in enumerate(volumes if isinstance(volumes, list) else ()):
             if not isinstance(vol, MAPPING_TYPES) or not isinstance(vol.get("name"), str):
@@ -208,6 +209,8 @@ class _Patcher:
         for injection in self.injections:
             for token in injection.tokens:
                 self.ours.add(token.volume_name)
+                if token.containers is not None or token.skip_containers:
+                    self.scoped.add(id(injection))
         plans: list[tuple[_Container, Injection, list[TokenSpec]]] = []
         # Per injection and mount path, the tokens some container gets: a container getting all of them
         # mounts the volume of the path's own name, one getting fewer a volume named for its subset.
@@ -304,6 +307,8 @@ class _Patcher:
             container.env_names & keys for keys in injection.hands_off_when_env
         ):
             return None
+        if id(injection) not in self.scoped:
+            return list(injection.tokens)
         return [t for t in injection.tokens if t.gets(container.name)]
 
     def _place(
@@ -434,6 +439,8 @@ class _Patcher:
                     )
                     ok = False
                     continue
+                if not self.token_sources:
+                    continue  # no hand-written token in the pod: nothing to compare
                 have = self.token_sources.get(volume) if isinstance(volume, str) else None
                 if not have or not at or volume in self.ours or str(volume).startswith("ptw-"):
                     continue

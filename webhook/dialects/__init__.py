@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from webhook.dialects import eks, generic
@@ -23,7 +24,12 @@ def opt_out(
 ) -> str | None:
     """Why the pod is left alone by every dialect, or None. The generic `P/inject` opt-out always counts
     (the base objectSelector excludes its label whatever the dialects); others when their dialect is on."""
-    for name in dict.fromkeys((generic.NAME, *settings.dialects)):
-        if reason := OPT_OUTS[name](pod, serviceaccount, settings):
+    for check in _opt_outs(tuple(settings.dialects)):
+        if reason := check(pod, serviceaccount, settings):
             return reason
     return None
+
+
+@lru_cache(maxsize=64)
+def _opt_outs(dialects: tuple[str, ...]) -> tuple[OptOut, ...]:
+    return tuple(OPT_OUTS[name] for name in dict.fromkeys((generic.NAME, *dialects)))

@@ -156,8 +156,20 @@ def _collect(
 
 
 # Most pods add nothing under the prefix, so their reading is their ServiceAccount's: memoised per
-# ServiceAccount and settings object (a changed ServiceAccount is a new object) and Windows-ness.
-_READINGS: dict[tuple[int, int, bool], tuple[ServiceAccountInfo, CoreSettings, DialectResult]] = {}
+# ServiceAccount and settings object (a changed ServiceAccount is a new object) and Windows-ness. When the
+# ServiceAccount lists containers the reading also depends on the pod's container names: memoised per names
+# too, unless it has errors (they name the pod).
+class _Reading:
+    __slots__ = ("by_names", "result", "serviceaccount", "settings")
+
+    def __init__(self, serviceaccount: ServiceAccountInfo, settings: CoreSettings, lists: bool) -> None:
+        self.serviceaccount = serviceaccount
+        self.settings = settings
+        self.result: DialectResult | None = None  # the reading, when it does not depend on the pod
+        self.by_names: dict[tuple[Any, ...], DialectResult] | None = {} if lists else None
+
+
+_READINGS: dict[tuple[int, int, bool], _Reading] = {}
 
 
 def resolve(
@@ -166,21 +178,27 @@ def resolve(
     """Read the generic annotations of a pod and its ServiceAccount into an Injection."""
     pod_annotations = (pod.get("metadata") or {}).get("annotations") or {}
     start = settings.annotation_prefix + "/"
-    if (
-        serviceaccount is None
-        or any(isinstance(k, str) and k.startswith(start) for k in pod_annotations)
-        # container lists make the reading depend on the pod's container names (warnings, denials)
-        or _names_containers(serviceaccount, start)
-    ):
+    if serviceaccount is None or any(isinstance(k, str) and k.startswith(start) for k in pod_annotations):
         return _resolve(pod, serviceaccount, settings)
     key = (id(serviceaccount), id(settings), is_windows(pod))
-    cached = _READINGS.get(key)
-    if cached is not None and cached[0] is serviceaccount and cached[1] is settings:
-        return cached[2]
-    result = _resolve(pod, serviceaccount, settings)
-    if len(_READINGS) >= 4096:
-        _READINGS.clear()
-    _READINGS[key] = (serviceaccount, settings, result)
+    reading = _READINGS.get(key)
+    if reading is None or reading.serviceaccount is not serviceaccount or reading.settings is not settings:
+        if len(_READINGS) >= 4096:
+            _READINGS.clear()
+        lists = _names_containers(serviceaccount, start)
+        reading = _READINGS[key] = _Reading(serviceaccount, settings, lists)
+    if reading.by_names is None:
+        if reading.result is None:
+            reading.result = _resolve(pod, serviceaccount, settings)
+        return reading.result
+    names = tuple(c.get("name") for c in _all_containers(pod))
+    if not all(isinstance(n, str) for n in names):
+        return _resolve(pod, serviceaccount, settings)
+    result = reading.by_names.get(names)
+    if result is None:
+        result = _resolve(pod, serviceaccount, settings)
+        if not result.errors and len(reading.by_names) < 64:
+            reading.by_names[names] = result
     return result
 
 
