@@ -86,6 +86,9 @@ def render_documents(
             pod = template.template
             subject = subject_of(pod, template.namespace, excluded_namespaces=excluded)
             where = f"{doc.source}:{doc.line}: {template.describe()}"
+            if template.bad_namespace:  # the apiserver refuses such an object before any webhook
+                report.errors.append(f"{where}: malformed object: metadata.namespace must be a string")
+                continue
             if scope is not None:  # the apiserver's selectors come first, then the server's own rules
                 why = scope.excludes(subject.namespace, _labels(pod))
                 if why is None and subject.excluded:

@@ -29,6 +29,7 @@ class PodTemplate:
     name: str
     namespace: str
     template: Mapping[str, Any]  # a Pod, or a pod template (metadata + spec)
+    bad_namespace: bool = False  # the object's metadata.namespace is not a string (shown str()-ed)
 
     def describe(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
@@ -58,4 +59,11 @@ def pod_templates(obj: Any, pointer: str = "", default_namespace: str = "default
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), MAPPING_TYPES) else {}
     name = meta.get("name") or meta.get("generateName") or "<unnamed>"
     namespace = meta.get("namespace") or default_namespace
-    yield PodTemplate(pointer + "".join(f"/{key}" for key in path), kind, str(name), str(namespace), template)
+    yield PodTemplate(
+        pointer + "".join(f"/{key}" for key in path),
+        kind,
+        str(name),
+        str(namespace),
+        template,
+        not isinstance(namespace, str),
+    )

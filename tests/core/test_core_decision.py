@@ -408,3 +408,13 @@ def test_mutation_still_happens_through_decide() -> None:
     }
     decided = decide(pod, subject_of(pod), None, CoreSettings())
     assert decided.outcome == MUTATED and decided.ops
+
+
+def test_a_workload_with_a_non_string_namespace_is_denied() -> None:
+    workload = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: [a]\nspec:\n  template:\n"
+        "    spec:\n      serviceAccountName: app\n      containers:\n      - name: a\n"
+    )
+    result = render("-", stdin=stdin_of(SA, workload))
+    assert result.exit_code == 1, result.output
+    assert "malformed object: metadata.namespace must be a string" in result.stderr

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from server_support import RunningServer, pod, review, start_server
 
-from webhook.admission import MESSAGE_MAX_CHARS
+from webhook.admission import MESSAGE_MAX_CHARS, denial_message
 from webhook.certs import CertPaths
 from webhook.spec import volume_name_for
 
@@ -121,3 +121,26 @@ def test_a_non_string_annotation_in_the_serviceaccounts_file_is_refused_naming_i
     )
     with pytest.raises(Exception, match=r"ServiceAccount default/vault: annotation 'projected-token\.io/exp"):
         StaticFileSource(sa_file)
+
+
+def test_render_gives_the_servers_denial_text(client: httpx.Client, sa_file: Path) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from webhook.cli import main
+
+    bad_env = pod()
+    bad_env["spec"]["containers"][0]["env"] = {"A": "b"}
+    bad_selector = pod()
+    bad_selector["spec"]["nodeSelector"] = ["a"]
+    huge = pod(annotations={"projected-token.io/expiration-seconds": HUGE})
+    for obj in (bad_env, bad_selector, huge):
+        message = answer(client, obj)["status"]["message"]
+        result = CliRunner().invoke(
+            main, ["render", "-s", str(sa_file), "-"], input=yaml.safe_dump(obj), catch_exceptions=False
+        )
+        assert result.exit_code == 1, result.output
+        errors = [
+            line.split(": ", 3)[3] for line in result.stderr.splitlines() if line.startswith("error: <stdin>")
+        ]
+        assert denial_message(errors) == message, (errors, message)
