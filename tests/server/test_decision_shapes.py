@@ -144,3 +144,12 @@ def test_render_gives_the_servers_denial_text(client: httpx.Client, sa_file: Pat
             line.split(": ", 3)[3] for line in result.stderr.splitlines() if line.startswith("error: <stdin>")
         ]
         assert denial_message(errors) == message, (errors, message)
+
+
+def test_the_default_serviceaccount_counts_as_existing_unannotated(client: httpx.Client) -> None:
+    obj = pod(None, annotations={"projected-token.io/audience": "team-b"})
+    response = client.post("/mutate", json=review(obj, namespace="team-b")).json()["response"]
+    assert response["allowed"] is True and "patch" in response, response
+    assert not any("not found" in w for w in response.get("warnings", []))
+    ghost = client.post("/mutate", json=review(pod("ghost"), namespace="team-b")).json()["response"]
+    assert any("ServiceAccount team-b/ghost not found" in w for w in ghost["warnings"])
