@@ -418,3 +418,29 @@ def test_a_workload_with_a_non_string_namespace_is_denied() -> None:
     result = render("-", stdin=stdin_of(SA, workload))
     assert result.exit_code == 1, result.output
     assert "malformed object: metadata.namespace must be a string" in result.stderr
+
+
+def test_argocd_annotate_output_renders_the_argocd_install_with_its_namespace(tmp_path: Path) -> None:
+    install = (
+        Path(__file__).resolve().parents[2]
+        / ".."
+        / "shared"
+        / "fixtures"
+        / "argocd"
+        / "namespace-install.yaml"
+    )
+    if not install.exists():
+        pytest.skip("../shared/fixtures/argocd/namespace-install.yaml is absent")
+    annotations = CliRunner().invoke(main, ["argocd", "annotate"], catch_exceptions=False)
+    assert annotations.exit_code == 0, annotations.output
+    sas = tmp_path / "annotations.yaml"
+    sas.write_text(annotations.stdout)
+    without = render("-o", "patch", str(install), "-s", str(sas))
+    assert json.loads(without.stdout) == []  # the install's documents have no namespace: default
+    result = render("-o", "patch", "-n", "argocd", str(install), "-s", str(sas))
+    assert result.exit_code == 0, result.output
+    changed = {(entry["kind"], entry["name"], entry["namespace"]) for entry in json.loads(result.stdout)}
+    assert changed == {
+        ("StatefulSet", "argocd-application-controller", "argocd"),
+        ("Deployment", "argocd-server", "argocd"),
+    }
