@@ -163,12 +163,7 @@ def denial_message(problems: Iterable[str]) -> str:
     return "; ".join(kept) or "denied"
 
 
-_REASONS = {400: "BadRequest", 403: "Forbidden", 500: "InternalError"}
-
-
-def deny(
-    request: AdmissionRequest, problems: Sequence[str], code: int = 400, warnings: Iterable[str] = ()
-) -> dict[str, Any]:
+def deny(request: AdmissionRequest, problems: Sequence[str], warnings: Iterable[str] = ()) -> dict[str, Any]:
     """A denial naming every problem (status.message joins them with '; ', within MESSAGE_MAX_CHARS)."""
     message = denial_message(problems)
     response: dict[str, Any] = {
@@ -176,8 +171,8 @@ def deny(
         "allowed": False,
         "status": {
             "status": "Failure",
-            "code": code,
-            "reason": _REASONS.get(code, "BadRequest"),
+            "code": 400,
+            "reason": "BadRequest",
             "message": message,
         },
     }

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from webhook.mutate import mutate_pod, serviceaccount_name
 from webhook.settings import CoreSettings
-from webhook.spec import MAPPING_TYPES, JsonPatchOp, ServiceAccountInfo
+from webhook.vocabulary import MAPPING_TYPES, JsonPatchOp, ServiceAccountInfo
 
 # Decision.outcome: also the `outcome` label of the metrics and the decision log.
 MUTATED: Final = "mutated"

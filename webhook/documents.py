@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webhook.spec import MAPPING_TYPES, ServiceAccountError, ServiceAccountInfo, serviceaccount_view
+from webhook.vocabulary import MAPPING_TYPES, ServiceAccountError, ServiceAccountInfo, serviceaccount_view
 
 try:
     import yaml_rs
@@ -210,7 +210,7 @@ def _flatten(obj: Any) -> Iterator[Mapping[str, Any]]:
 def serviceaccount_info(
     obj: Mapping[str, Any], default_namespace: str = "default"
 ) -> ServiceAccountInfo | None:
-    """The ServiceAccount view of an object (webhook.spec.serviceaccount_view); InputError-free: see
+    """The ServiceAccount view of an object (webhook.vocabulary.serviceaccount_view); InputError-free: see
     serviceaccounts_in for the file and line of a bad one."""
     return serviceaccount_view(obj, default_namespace=default_namespace)
 

@@ -32,8 +32,8 @@ from webhook.documents import (
 from webhook.options import core_settings_options, settings_from_options
 from webhook.selectors import Scope, ScopeError, parse_namespace_labels, scope_from_objects
 from webhook.settings import CoreSettings
-from webhook.spec import MAPPING_TYPES, ServiceAccountInfo
 from webhook.textdiff import unified_diff
+from webhook.vocabulary import MAPPING_TYPES, ServiceAccountInfo
 from webhook.workloads import pod_templates
 from webhook.yamledit import apply_ops, edit_documents
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.spec import MAPPING_TYPES
+from webhook.vocabulary import MAPPING_TYPES
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import RunningServer, pod, review, start_server
 
+from tests.server.support import RunningServer, pod, review, start_server
 from webhook.admission import MESSAGE_MAX_CHARS, denial_message
 from webhook.certs import CertPaths
-from webhook.spec import volume_name_for
+from webhook.vocabulary import volume_name_for
 
 HUGE = "9" * 5000
 OUR_VOLUME = volume_name_for("/var/run/secrets/tokens")

@@ -14,7 +14,7 @@ from webhook.cli import main
 from webhook.decision import DENIED, MUTATED, SKIPPED, decide, pod_shape_problems, subject_of
 from webhook.selectors import ScopeError, parse_namespace_labels, parse_selector, scope_from_objects
 from webhook.settings import CoreSettings
-from webhook.spec import ServiceAccountError, serviceaccount_view
+from webhook.vocabulary import ServiceAccountError, serviceaccount_view
 
 SA = """\
 apiVersion: v1
@@ -279,7 +279,7 @@ def test_env_as_a_mapping_is_denied_not_replaced() -> None:
 
 
 def test_our_volume_with_a_null_or_non_string_token_is_denied_in_the_core() -> None:
-    from webhook.spec import volume_name_for
+    from webhook.vocabulary import volume_name_for
 
     name = volume_name_for("/var/run/secrets/tokens")
     for token, needle in (
