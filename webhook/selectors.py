@@ -100,30 +100,30 @@ class Scope:
     origin: str = ""
     webhook: str = ""
     namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    _namespaces: dict[str, Requirement | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def labels_of(self, namespace: str) -> dict[str, str]:
         return {**self.namespace_labels.get(namespace, {}), NAMESPACE_NAME_LABEL: namespace}
 
     def excludes(self, namespace: str, pod_labels: Mapping[str, str]) -> str | None:
         """None when a pod with these labels in `namespace` reaches the webhook, else why not."""
-        of = f"webhook {self.webhook} in {self.origin}" if self.webhook else self.origin
-        failing = self.namespace_selector.first_failing(self.labels_of(namespace))
+        if namespace in self._namespaces:  # memoised: render asks once per template
+            failing = self._namespaces[namespace]
+        else:
+            failing = self._namespaces[namespace] = self.namespace_selector.first_failing(
+                self.labels_of(namespace)
+            )
         if failing is not None:
-            return f"namespace {namespace} is outside the namespaceSelector ({failing}) of {of}"
+            return f"namespace {namespace} is outside the namespaceSelector ({failing}) of {self._of()}"
         failing = self.object_selector.first_failing(pod_labels)
         if failing is not None:
-            return f"its labels are outside the objectSelector ({failing}) of {of}"
+            return f"its labels are outside the objectSelector ({failing}) of {self._of()}"
         return None
 
-    def with_namespace_labels(self, labels: Mapping[str, Mapping[str, str]]) -> Scope:
-        return Scope(
-            self.object_selector,
-            self.namespace_selector,
-            self.excluded_namespaces,
-            self.origin,
-            self.webhook,
-            labels,
-        )
+    def _of(self) -> str:
+        return f"webhook {self.webhook} in {self.origin}" if self.webhook else self.origin
 
 
 def _handles_pods(hook: Mapping[str, Any]) -> bool:

@@ -444,3 +444,62 @@ def test_argocd_annotate_output_renders_the_argocd_install_with_its_namespace(tm
         ("StatefulSet", "argocd-application-controller", "argocd"),
         ("Deployment", "argocd-server", "argocd"),
     }
+
+
+def test_the_fast_shape_check_never_passes_what_the_careful_one_refuses() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from webhook.decision import _plain_shape_ok, _shape_problems
+
+    leaves = st.none() | st.booleans() | st.integers() | st.text(max_size=3) | st.just("app")
+    values = st.recursive(
+        leaves,
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["name", "value", "mountPath", "subPath", "a"]), children, max_size=3
+            )
+        ),
+        max_leaves=8,
+    )
+    container = st.fixed_dictionaries(
+        {"name": st.sampled_from(["app", 1])},
+        optional={
+            "env": st.lists(
+                st.fixed_dictionaries({"name": st.just("A")}, optional={"value": values}), max_size=2
+            )
+            | values,
+            "volumeMounts": st.lists(
+                st.fixed_dictionaries({"name": st.just("m"), "mountPath": st.just("/x") | values}), max_size=2
+            )
+            | values,
+            "restartPolicy": values,
+        },
+    )
+    spec = st.fixed_dictionaries(
+        {},
+        optional={
+            "containers": st.lists(container, max_size=2) | values,
+            "initContainers": st.lists(container, max_size=1) | values,
+            "serviceAccountName": values,
+            "nodeSelector": values,
+            "os": values,
+            "volumes": st.lists(st.fixed_dictionaries({"name": st.just("v") | values}), max_size=2) | values,
+        },
+    )
+    pods = st.fixed_dictionaries(
+        {},
+        optional={
+            "metadata": st.fixed_dictionaries({}, optional={"labels": values, "name": values}) | values,
+            "spec": spec | values,
+        },
+    )
+
+    @settings(max_examples=500, deadline=None, database=None, derandomize=True)
+    @given(pods)
+    def agree(pod: dict) -> None:
+        if _plain_shape_ok(pod):
+            assert _shape_problems(pod) == [], pod
+
+    agree()
