@@ -85,8 +85,8 @@ def render_documents(
             report.templates += 1
             pod = template.template
             subject = subject_of(pod, template.namespace, excluded_namespaces=excluded)
-            where = f"{doc.source}:{doc.line}: {template.describe()}"
             if template.bad_namespace:  # the apiserver refuses such an object before any webhook
+                where = f"{doc.source}:{doc.line}: {template.describe()}"
                 report.errors.append(f"{where}: malformed object: metadata.namespace must be a string")
                 continue
             if scope is not None:  # the apiserver's selectors come first, then the server's own rules
@@ -94,21 +94,27 @@ def render_documents(
                 if why is None and subject.excluded:
                     why = f"namespace {subject.namespace} is in --excluded-namespaces of {scope.origin}"
                 if why is not None:
-                    report.notes.append(f"{where}: {why}; left unchanged")
+                    report.notes.append(
+                        f"{doc.source}:{doc.line}: {template.describe()}: {why}; left unchanged"
+                    )
                     continue
             if subject.problems:
+                where = f"{doc.source}:{doc.line}: {template.describe()}"
                 report.errors.extend(f"{where}: {problem}" for problem in subject.problems)
                 continue
             serviceaccount = serviceaccounts.get((subject.namespace, subject.serviceaccount))
             decided = decide(pod, subject, serviceaccount, settings)
             if serviceaccount is None and decided.outcome == SKIPPED and subject.serviceaccount != "default":
+                key = f"{subject.namespace}/{subject.serviceaccount}"
                 report.notes.append(
-                    f"{where}: ServiceAccount {subject.namespace}/{subject.serviceaccount} is not in the "
+                    f"{doc.source}:{doc.line}: {template.describe()}: ServiceAccount {key} is not in the "
                     "input or --serviceaccounts; left unchanged"
                 )
                 continue
-            report.errors.extend(f"{where}: {error}" for error in decided.errors)
-            report.warnings.extend(f"{where}: {warning}" for warning in decided.warnings)
+            if decided.errors or decided.warnings:
+                where = f"{doc.source}:{doc.line}: {template.describe()}"
+                report.errors.extend(f"{where}: {error}" for error in decided.errors)
+                report.warnings.extend(f"{where}: {warning}" for warning in decided.warnings)
             if decided.ops:
                 report.changed_templates += 1
                 rendered.ops.extend({**op, "path": template.pointer + op["path"]} for op in decided.ops)
