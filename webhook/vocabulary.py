@@ -70,6 +70,8 @@ def serviceaccount_view(
             )
         if prefixes is None or key.startswith(prefixes):
             kept[intern(key) if intern else key] = value
+    if kept:  # in key order, as the apiserver serialises them (a Go map), whatever order a file has
+        kept = dict(sorted(kept.items()))
     return ServiceAccountInfo(
         namespace=intern(namespace) if intern else namespace,
         name=name,
