@@ -96,90 +96,6 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _check_list_of_objects(where: str, value: Any, problems: list[str], names: bool = True) -> list[dict]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        problems.append(f"{where} must be an array, got {_type_name(value)}")
-        return []
-    items = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            problems.append(f"{where}[{i}] must be an object, got {_type_name(item)}")
-            continue
-        if names and not isinstance(item.get("name"), str):
-            problems.append(f"{where}[{i}].name must be a string")
-            continue
-        items.append(item)
-    return items
-
-
-def _check_string_map(where: str, value: Any, problems: list[str]) -> None:
-    if value is None:
-        return
-    if not isinstance(value, dict):
-        problems.append(f"{where} must be an object, got {_type_name(value)}")
-        return
-    bad = [k for k, v in value.items() if not isinstance(v, str)]
-    if bad:
-        problems.append(f"{where}[{bad[0]!r}] must be a string, got {_type_name(value[bad[0]])}")
-
-
-def pod_shape_problems(pod: Any) -> list[str]:
-    """Type errors in the parts of a pod the mutation reads: such a pod is denied, never a crash."""
-    if not isinstance(pod, dict):
-        return [f"request.object must be a Pod object, got {_type_name(pod)}"]
-    problems: list[str] = []
-    metadata = pod.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        problems.append(f"metadata must be an object, got {_type_name(metadata)}")
-    elif metadata:
-        _check_string_map("metadata.annotations", metadata.get("annotations"), problems)
-        _check_string_map("metadata.labels", metadata.get("labels"), problems)
-        for key in ("name", "generateName", "namespace"):
-            if metadata.get(key) is not None and not isinstance(metadata.get(key), str):
-                problems.append(f"metadata.{key} must be a string")
-    spec = pod.get("spec")
-    if not isinstance(spec, dict):
-        problems.append(f"spec must be an object, got {_type_name(spec)}")
-        return problems
-    for key in ("serviceAccountName", "serviceAccount"):
-        if spec.get(key) is not None and not isinstance(spec.get(key), str):
-            problems.append(f"spec.{key} must be a string")
-    _check_string_map("spec.nodeSelector", spec.get("nodeSelector"), problems)
-    os_ = spec.get("os")
-    if os_ is not None and not (isinstance(os_, dict) and isinstance(os_.get("name", ""), str)):
-        problems.append("spec.os must be an object with a string name")
-    for volume in _check_list_of_objects("spec.volumes", spec.get("volumes"), problems):
-        projected = volume.get("projected")
-        if projected is None:
-            continue
-        where = f"spec.volumes[{volume['name']!r}].projected"
-        if not isinstance(projected, dict):
-            problems.append(f"{where} must be an object")
-            continue
-        for source in _check_list_of_objects(f"{where}.sources", projected.get("sources"), problems, False):
-            token = source.get("serviceAccountToken")
-            if token is not None and not isinstance(token, dict):
-                problems.append(f"{where}.sources[].serviceAccountToken must be an object")
-    if spec.get("containers") is None:
-        problems.append("spec.containers is missing")
-    for field in ("initContainers", "containers", "ephemeralContainers"):
-        for container in _check_list_of_objects(f"spec.{field}", spec.get(field), problems):
-            where = f"spec.{field}[{container['name']!r}]"
-            for env in _check_list_of_objects(f"{where}.env", container.get("env"), problems):
-                if "value" in env and env["value"] is not None and not isinstance(env["value"], str):
-                    problems.append(f"{where}.env[{env['name']!r}].value must be a string")
-            for mount in _check_list_of_objects(
-                f"{where}.volumeMounts", container.get("volumeMounts"), problems
-            ):
-                if not isinstance(mount.get("mountPath"), str):
-                    problems.append(f"{where}.volumeMounts[{mount['name']!r}].mountPath must be a string")
-            if container.get("restartPolicy") is not None and not isinstance(container["restartPolicy"], str):
-                problems.append(f"{where}.restartPolicy must be a string")
-    return problems
-
-
 def trim_warnings(warnings: Iterable[str]) -> list[str]:
     """Keep warnings within what the apiserver passes on: one line each, <= 120 chars, <= 4096 in total."""
     out: list[str] = []
@@ -221,9 +137,35 @@ def allow(
     return _review(request, response)
 
 
+# A denial's status.message: the apiserver puts it in the user's error and in events; thousands of problems
+# (20,000 bad keys) must not make a megabyte answer. Each problem is cut to PROBLEM_MAX_CHARS (its middle
+# dropped: a 5,000-digit value), and whole problems are kept while the message stays within
+# MESSAGE_MAX_CHARS, then "... and N more".
+MESSAGE_MAX_CHARS = 4096
+PROBLEM_MAX_CHARS = 1024
+
+
+def denial_message(problems: Iterable[str]) -> str:
+    """The problems joined with '; ', bounded as said at MESSAGE_MAX_CHARS."""
+    parts = [p.strip() for p in problems if p.strip()]
+    kept: list[str] = []
+    total = 0
+    for index, part in enumerate(parts):
+        if len(part) > PROBLEM_MAX_CHARS:  # cut in the middle: the head names the field, the tail the fix
+            part = part[: PROBLEM_MAX_CHARS * 3 // 4] + " ... " + part[-(PROBLEM_MAX_CHARS // 4 - 5) :]
+        more = len(parts) - index - 1
+        tail = len(f"; ... and {more} more problem(s)") if more else 0
+        if kept and total + 2 + len(part) + tail > MESSAGE_MAX_CHARS:
+            kept.append(f"... and {len(parts) - index} more problem(s)")
+            break
+        kept.append(part)
+        total += len(part) + (2 if total else 0)
+    return "; ".join(kept) or "denied"
+
+
 def deny(request: AdmissionRequest, problems: Sequence[str], warnings: Iterable[str] = ()) -> dict[str, Any]:
-    """A denial naming every problem (status.message joins them with '; ')."""
-    message = "; ".join(p.strip() for p in problems if p.strip()) or "denied"
+    """A denial naming every problem (status.message joins them with '; ', within MESSAGE_MAX_CHARS)."""
+    message = denial_message(problems)
     response: dict[str, Any] = {
         "uid": request.uid,
         "allowed": False,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webhook.vocabulary import MAPPING_TYPES, ServiceAccountInfo
+from webhook.vocabulary import MAPPING_TYPES, ServiceAccountError, ServiceAccountInfo, serviceaccount_view
 
 try:
     import yaml_rs
@@ -462,28 +462,35 @@ def _flatten(obj: Any) -> Iterator[Mapping[str, Any]]:
         yield obj
 
 
-def serviceaccount_info(obj: Mapping[str, Any]) -> ServiceAccountInfo:
-    meta = obj.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    return ServiceAccountInfo(
-        namespace=str(meta.get("namespace") or "default"),
-        name=str(meta.get("name") or ""),
-        annotations={str(k): v if isinstance(v, str) else str(v) for k, v in annotations.items()},
-        resource_version=str(meta.get("resourceVersion") or ""),
-    )
+def serviceaccount_info(
+    obj: Mapping[str, Any], default_namespace: str = "default"
+) -> ServiceAccountInfo | None:
+    """The ServiceAccount view of an object (webhook.vocabulary.serviceaccount_view); InputError-free: see
+    serviceaccounts_in for the file and line of a bad one."""
+    return serviceaccount_view(obj, default_namespace=default_namespace)
 
 
-def serviceaccounts_in(docs: Iterable[Document]) -> dict[tuple[str, str], ServiceAccountInfo]:
-    """ServiceAccounts among the documents, keyed by (namespace, name); namespace defaults to default."""
+def serviceaccounts_in(
+    docs: Iterable[Document], default_namespace: str = "default"
+) -> dict[tuple[str, str], ServiceAccountInfo]:
+    """ServiceAccounts among the documents, keyed by (namespace, name); a document without a namespace is
+    in `default_namespace` (kubectl -n). InputError (file:line) for one the apiserver would not store."""
     found: dict[tuple[str, str], ServiceAccountInfo] = {}
-    for obj in objects(docs):
-        if obj.get("kind") == "ServiceAccount" and isinstance(obj.get("metadata"), MAPPING_TYPES):
-            info = serviceaccount_info(obj)
-            if info.name:
+    for doc in docs:
+        for obj in _flatten(doc.data):
+            if obj.get("kind") != "ServiceAccount":
+                continue
+            try:
+                info = serviceaccount_view(obj, default_namespace=default_namespace)
+            except ServiceAccountError as exc:
+                raise InputError(doc.source, doc.line, str(exc)) from None
+            if info is not None:
                 found[(info.namespace, info.name)] = info
     return found
 
 
-def load_serviceaccounts(paths: Iterable[str | Path]) -> dict[tuple[str, str], ServiceAccountInfo]:
+def load_serviceaccounts(
+    paths: Iterable[str | Path], default_namespace: str = "default"
+) -> dict[tuple[str, str], ServiceAccountInfo]:
     """ServiceAccounts from files or directories; raises InputError for unreadable input."""
-    return serviceaccounts_in(read_documents(str(p) for p in paths))
+    return serviceaccounts_in(read_documents(str(p) for p in paths), default_namespace)

@@ -11,23 +11,27 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib import resources
 from typing import Any, NoReturn
 
 import click
 import orjson
 
 from webhook.cli import OwnProcess
+from webhook.decision import DEFAULT_NAMESPACE, SKIPPED, decide, subject_of
 from webhook.documents import (
     BOM,
     Document,
     InputError,
     load_serviceaccounts,
+    objects,
+    parse,
     read_documents,
     serviceaccounts_in,
 )
-from webhook.mutate import mutate_pod, serviceaccount_name
 from webhook.options import core_settings_options, settings_from_options
+from webhook.selectors import Scope, ScopeError, parse_namespace_labels, scope_from_objects
 from webhook.settings import CoreSettings
 from webhook.textdiff import unified_diff
 from webhook.vocabulary import MAPPING_TYPES, ServiceAccountInfo
@@ -54,6 +58,7 @@ class RenderReport:
     notes: list[str]
     templates: int = 0
     changed_templates: int = 0
+    default_namespace: str = "default"
 
     @property
     def changed(self) -> list[RenderedDocument]:
@@ -66,31 +71,54 @@ def render_documents(
     settings: CoreSettings,
     *,
     edit: bool = True,
+    scope: Scope | None = None,
+    default_namespace: str = DEFAULT_NAMESPACE,
 ) -> RenderReport:
-    """Mutate every pod template; unless a template would be denied, the ops are applied to the documents'
+    """Decide (webhook.decision, as the server does) on every pod template within `scope` (None: every
+    template reaches the webhook); unless a template would be denied, the ops are applied to the documents'
     data and, with `edit`, changed documents get new text. Pure apart from the documents' data."""
-    report = RenderReport([], [], [], [])
+    report = RenderReport([], [], [], [], default_namespace=default_namespace)
+    excluded = scope.excluded_namespaces if scope is not None else frozenset()
     for doc in docs:
         rendered = RenderedDocument(doc, [], doc.raw)
         report.documents.append(rendered)
-        for template in pod_templates(doc.data):
+        for template in pod_templates(doc.data, default_namespace=default_namespace):
             report.templates += 1
-            sa_name = serviceaccount_name(template.template)
-            serviceaccount = serviceaccounts.get((template.namespace, sa_name))
-            if serviceaccount is None:
+            pod = template.template
+            subject = subject_of(pod, template.namespace, excluded_namespaces=excluded)
+            if template.bad_namespace:  # the apiserver refuses such an object before any webhook
+                where = f"{doc.source}:{doc.line}: {template.describe()}"
+                report.errors.append(f"{where}: malformed object: metadata.namespace must be a string")
+                continue
+            if scope is not None:  # the apiserver's selectors come first, then the server's own rules
+                why = scope.excludes(subject.namespace, _labels(pod))
+                if why is None and subject.excluded:
+                    why = f"namespace {subject.namespace} is in --excluded-namespaces of {scope.origin}"
+                if why is not None:
+                    report.notes.append(
+                        f"{doc.source}:{doc.line}: {template.describe()}: {why}; left unchanged"
+                    )
+                    continue
+            if subject.problems:
+                where = f"{doc.source}:{doc.line}: {template.describe()}"
+                report.errors.extend(f"{where}: {problem}" for problem in subject.problems)
+                continue
+            serviceaccount = serviceaccounts.get((subject.namespace, subject.serviceaccount))
+            decided = decide(pod, subject, serviceaccount, settings)
+            if serviceaccount is None and decided.outcome == SKIPPED and subject.serviceaccount != "default":
+                key = f"{subject.namespace}/{subject.serviceaccount}"
                 report.notes.append(
-                    f"{doc.source}:{doc.line}: {template.describe()}: ServiceAccount "
-                    f"{template.namespace}/{sa_name} is not in the input or --serviceaccounts; left unchanged"
+                    f"{doc.source}:{doc.line}: {template.describe()}: ServiceAccount {key} is not in the "
+                    "input or --serviceaccounts; left unchanged"
                 )
                 continue
-            outcome = mutate_pod(template.template, serviceaccount, settings)
-            if outcome.errors or outcome.warnings:
+            if decided.errors or decided.warnings:
                 where = f"{doc.source}:{doc.line}: {template.describe()}"
-                report.errors.extend(f"{where}: {error}" for error in outcome.errors)
-                report.warnings.extend(f"{where}: {warning}" for warning in outcome.warnings)
-            if outcome.patch:
+                report.errors.extend(f"{where}: {error}" for error in decided.errors)
+                report.warnings.extend(f"{where}: {warning}" for warning in decided.warnings)
+            if decided.ops:
                 report.changed_templates += 1
-                rendered.ops.extend({**op, "path": template.pointer + op["path"]} for op in outcome.patch)
+                rendered.ops.extend({**op, "path": template.pointer + op["path"]} for op in decided.ops)
     if report.errors:
         return report
     # Stage by stage over all documents, as edit_documents does: faster than one document at a time.
@@ -100,6 +128,15 @@ def render_documents(
         for rendered, text in zip(changed, edit_documents(edits, report.notes), strict=True):
             rendered.text = text
     return report
+
+
+def _labels(pod: Mapping[str, Any]) -> Mapping[str, str]:
+    """The pod's labels for the objectSelector; wrongly typed ones count as none (the shape check says so)."""
+    metadata = pod.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, MAPPING_TYPES) else None
+    if not isinstance(labels, MAPPING_TYPES) or not all(isinstance(v, str) for v in labels.values()):
+        return {}
+    return labels
 
 
 def _yaml_stream(report: RenderReport) -> str:
@@ -152,7 +189,7 @@ def _patch_output(report: RenderReport) -> str:
                 "document": r.doc.index,
                 "line": r.doc.line,
                 "kind": str(data.get("kind") or ""),
-                "namespace": str(meta.get("namespace") or "") or "default",
+                "namespace": str(meta.get("namespace") or "") or report.default_namespace,
                 "name": str(meta.get("name") or ""),
                 "patch": r.ops,
             }
@@ -202,12 +239,47 @@ OUTPUTS = {"yaml": _yaml_stream, "json": _json_output, "patch": _patch_output, "
     is_flag=True,
     help="Exit 3 when any pod template would be mutated (CI drift check).",
 )
+@click.option(
+    "--namespace",
+    "-n",
+    "namespace",
+    default=DEFAULT_NAMESPACE,
+    show_default=True,
+    metavar="NS",
+    help="Namespace of documents that have none (as kubectl apply -n).",
+)
+@click.option(
+    "--webhook-config",
+    "webhook_config",
+    metavar="FILE",
+    help="The MutatingWebhookConfiguration whose selectors decide which pods reach the webhook (e.g. "
+    "kubectl get mutatingwebhookconfiguration NAME -o yaml, or a built install) [the shipped one].",
+)
+@click.option(
+    "--namespace-labels",
+    "namespace_labels",
+    multiple=True,
+    metavar="NS=KEY=VALUE,...",
+    help="Labels of namespaces for the namespaceSelector (repeatable); Namespace documents in the input "
+    "count too.",
+)
+@click.option(
+    "--excluded-namespaces",
+    "excluded_namespaces",
+    default=None,
+    metavar="NS,...",
+    help="The server's --excluded-namespaces [as in the --webhook-config install, else the shipped one].",
+)
 @core_settings_options
 def render(
     inputs: tuple[str, ...],
     serviceaccount_files: tuple[str, ...],
     output: str,
     fail_on_change: bool,
+    namespace: str,
+    webhook_config: str | None,
+    namespace_labels: tuple[str, ...],
+    excluded_namespaces: str | None,
     **options: Any,
 ) -> None:
     """Apply the webhook's mutation to every pod template in FILEs, DIRs or stdin (-), offline.
@@ -225,14 +297,22 @@ def render(
         inputs = ("-",)
     try:
         docs = read_documents(inputs)
-        serviceaccounts = serviceaccounts_in(docs)
-        serviceaccounts.update(load_serviceaccounts(serviceaccount_files))
-    except InputError as exc:
+        serviceaccounts = serviceaccounts_in(docs, namespace)
+        serviceaccounts.update(load_serviceaccounts(serviceaccount_files, namespace))
+        scope = _scope(docs, webhook_config, namespace_labels, excluded_namespaces, namespace)
+    except (InputError, ScopeError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INPUT)
 
     # Only yaml and diff print the documents' text: json prints the data, patch the ops.
-    report = render_documents(docs, serviceaccounts, settings, edit=output in ("yaml", "diff"))
+    report = render_documents(
+        docs,
+        serviceaccounts,
+        settings,
+        edit=output in ("yaml", "diff"),
+        scope=scope,
+        default_namespace=namespace,
+    )
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     for warning in report.warnings:
@@ -249,6 +329,52 @@ def render(
         )
         _exit(EXIT_CHANGED)
     _exit(0)
+
+
+SHIPPED = "the shipped install (webhook manifests)"
+
+
+def _scope(
+    docs: list[Document],
+    webhook_config: str | None,
+    namespace_labels: tuple[str, ...],
+    excluded_namespaces: str | None,
+    default_namespace: str,
+) -> Scope:
+    """The install's scope: --webhook-config's (or the shipped) selectors and --excluded-namespaces, with
+    the labels of the input's Namespace documents and of --namespace-labels."""
+    if webhook_config is not None:
+        scope = scope_from_objects(objects(read_documents([webhook_config])), webhook_config)
+    else:
+        scope = scope_from_objects(objects(_shipped_documents()), SHIPPED)
+    if excluded_namespaces is not None:
+        scope = replace(
+            scope,
+            excluded_namespaces=frozenset(n.strip() for n in excluded_namespaces.split(",") if n.strip()),
+        )
+    labels: dict[str, dict[str, str]] = {}
+    for obj in objects(docs):
+        if obj.get("kind") != "Namespace":
+            continue
+        metadata = obj.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, MAPPING_TYPES) else None
+        found = metadata.get("labels") if isinstance(metadata, MAPPING_TYPES) else None
+        if isinstance(name, str) and isinstance(found, MAPPING_TYPES):
+            labels.setdefault(name, {}).update({str(k): str(v) for k, v in found.items()})
+    for text in namespace_labels:
+        for name, found in parse_namespace_labels(text).items():
+            labels.setdefault(name, {}).update(found)
+    return replace(scope, namespace_labels=labels)
+
+
+def _shipped_documents() -> list[Document]:
+    """The packaged install base (webhook.install.base_dir), read with the fast loader: webhook.install
+    itself imports ruamel.yaml and cryptography, too slow for every render."""
+    root = resources.files("webhook") / "data" / "manifests"
+    names = sorted(
+        p.name for p in root.iterdir() if p.name.endswith(".yaml") and p.name != "kustomization.yaml"
+    )
+    return [doc for name in names for doc in parse(f"{SHIPPED}: {name}", (root / name).read_text())]
 
 
 def _own_process() -> bool:

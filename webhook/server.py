@@ -152,25 +152,26 @@ class CertReloader:
 
 
 class Webhook:
-    """Decides on reviews: the ServiceAccount lookup and the core's mutation, with metrics and logs."""
+    """Answers reviews: lookup -> decide (the core, webhook.decision) -> respond -> log, with metrics."""
 
     def __init__(self, settings: ServeSettings, source: Source, metrics: Metrics) -> None:
-        from webhook import mutate  # the core: imported here so a broken core fails at startup, loudly
+        from webhook import decision  # the core: imported here so a broken core fails at startup, loudly
 
         self.settings = settings
         self.source = source
         self.metrics = metrics
-        self._mutate = mutate
+        self._decision = decision
         self._excluded = frozenset(settings.excluded_namespaces)
 
     async def review(self, request: AdmissionRequest) -> dict[str, Any]:
         """Answer one parsed review; raises SourceUnavailable when the ServiceAccount cannot be looked up."""
         started = time.perf_counter()
+        core = self._decision
         pod = request.object
         metadata = pod.get("metadata") if isinstance(pod, dict) else None
         metadata = metadata if isinstance(metadata, dict) else {}
-        namespace = request.namespace or _str(metadata.get("namespace")) or "default"
         pod_name = request.name or _str(metadata.get("name")) or _str(metadata.get("generateName"))
+        namespace = request.namespace or _str(metadata.get("namespace")) or core.DEFAULT_NAMESPACE
         sa_name = ""
         outcome = "error"  # until decided: an unexpected exception is counted as an error
         dialects: tuple[str, ...] = ()
@@ -178,44 +179,28 @@ class Webhook:
         level = logging.INFO
         try:
             if not (request.is_pod and request.operation == "CREATE"):
-                outcome, reason = (
-                    "skipped",
-                    f"not a pod CREATE ({request.kind or '?'} {request.operation or '?'})",
-                )
+                outcome = core.SKIPPED
+                reason = f"not a pod CREATE ({request.kind or '?'} {request.operation or '?'})"
                 return admission.allow(request)
-            if namespace in self._excluded:
-                outcome, reason = "skipped", "excluded namespace"
-                return admission.allow(request)
-            problems = admission.pod_shape_problems(pod)
-            if problems:
-                outcome, reason = "denied", "; ".join(problems)
-                return admission.deny(request, [f"malformed pod: {p}" for p in problems])
-            sa_name = self._mutate.serviceaccount_name(pod)
+            subject = core.subject_of(pod, request.namespace, excluded_namespaces=self._excluded)
+            namespace, sa_name = subject.namespace, subject.serviceaccount
+            found = None
+            if subject.needs_serviceaccount:
+                try:
+                    found = (await self.source.lookup(namespace, sa_name)).serviceaccount
+                except SourceUnavailable as exc:
+                    outcome, reason, level = "error", str(exc), logging.ERROR
+                    raise
             try:
-                found = await self.source.lookup(namespace, sa_name)
-            except SourceUnavailable as exc:
-                outcome, reason, level = "error", str(exc), logging.ERROR
-                raise
-            if found.serviceaccount is None:
-                outcome = "skipped"
-                reason = f"ServiceAccount {namespace}/{sa_name} not found; pod not mutated"
-                return admission.allow(request, warnings=[reason])
-            try:
-                result = self._mutate.mutate_pod(pod, found.serviceaccount, self.settings)
+                decided = core.decide(pod, subject, found, self.settings)
             except Exception:
                 outcome, reason, level = "error", "the mutation failed unexpectedly", logging.ERROR
                 log.exception("mutation failed", extra={"uid": request.uid, "namespace": namespace})
                 raise
-            dialects = tuple(result.dialects)
-            if result.errors:
-                outcome, reason = "denied", "; ".join(result.errors)
-                return admission.deny(request, result.errors, warnings=result.warnings)
-            if result.patch:
-                outcome = "mutated"
-                return admission.allow(request, result.patch, result.warnings)
-            outcome = "skipped" if result.skipped else "unchanged"
-            reason = result.skipped
-            return admission.allow(request, warnings=result.warnings)
+            outcome, reason, dialects = decided.outcome, decided.reason, decided.dialects
+            if decided.outcome == core.DENIED:
+                return admission.deny(request, decided.errors, warnings=decided.warnings)
+            return admission.allow(request, decided.ops, decided.warnings)
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.record(outcome, dialects, elapsed)

@@ -21,16 +21,14 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Protocol
 
 from webhook.documents import load_serviceaccounts
-from webhook.vocabulary import ServiceAccountInfo
+from webhook.vocabulary import ServiceAccountInfo, serviceaccount_view
 
 log = logging.getLogger("webhook.serviceaccounts")
 
 Key = tuple[str, str]
-_EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 class SourceUnavailable(RuntimeError):
@@ -79,25 +77,7 @@ def annotation_prefixes(annotation_prefix: str, dialects: Iterable[str]) -> tupl
 
 def slim(obj: Mapping[str, Any], prefixes: tuple[str, ...]) -> ServiceAccountInfo | None:
     """Reduce a ServiceAccount (JSON dict) to what the dialects read; None if it has no name."""
-    metadata = obj.get("metadata")
-    if not isinstance(metadata, Mapping) or not isinstance(metadata.get("name"), str):
-        return None
-    annotations = metadata.get("annotations")
-    kept: Mapping[str, str] = _EMPTY
-    if isinstance(annotations, Mapping) and annotations:
-        ours = {
-            sys.intern(k): v
-            for k, v in annotations.items()
-            if isinstance(k, str) and isinstance(v, str) and k.startswith(prefixes)
-        }
-        if ours:
-            kept = ours
-    return ServiceAccountInfo(
-        namespace=sys.intern(str(metadata.get("namespace") or "default")),
-        name=metadata["name"],
-        annotations=kept,
-        resource_version=str(metadata.get("resourceVersion") or ""),
-    )
+    return serviceaccount_view(obj, prefixes, intern=sys.intern)
 
 
 # --------------------------------------------------------------------------------------------- static file

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 JsonPatchOp = dict[str, Any]
@@ -29,6 +30,57 @@ class ServiceAccountInfo:
     name: str
     annotations: Mapping[str, str] = field(default_factory=dict)
     resource_version: str = ""
+
+
+class ServiceAccountError(ValueError):
+    """A ServiceAccount object the apiserver would never store (a non-string annotation value, ...)."""
+
+
+def serviceaccount_view(
+    obj: Mapping[str, Any],
+    prefixes: tuple[str, ...] | None = None,
+    default_namespace: str = "default",
+    intern: Any = None,
+) -> ServiceAccountInfo | None:
+    """The one way to read a ServiceAccount object (file source, cluster cache, render) into what the
+    dialects read: None without a name; annotations kept only under `prefixes` (None: all). A name,
+    namespace or annotation that is not a string raises ServiceAccountError naming it."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, MAPPING_TYPES):
+        return None
+    name = metadata.get("name")
+    if name is None or name == "":
+        return None
+    namespace = metadata.get("namespace") or default_namespace
+    if not isinstance(name, str) or not isinstance(namespace, str):
+        raise ServiceAccountError(
+            f"ServiceAccount {namespace}/{name}: metadata.name and namespace must be strings"
+        )
+    annotations = metadata.get("annotations")
+    kept: dict[str, str] = {}
+    if annotations is not None and not isinstance(annotations, MAPPING_TYPES):
+        raise ServiceAccountError(
+            f"ServiceAccount {namespace}/{name}: metadata.annotations must be an object"
+        )
+    for key, value in (annotations or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ServiceAccountError(
+                f"ServiceAccount {namespace}/{name}: annotation {key!r} must be a string, got {value!r}"[:300]
+                + (" (quote it)" if isinstance(value, int | float | bool) else "")
+            )
+        if prefixes is None or key.startswith(prefixes):
+            kept[intern(key) if intern else key] = value
+    if kept:  # in key order, as the apiserver serialises them (a Go map), whatever order a file has
+        kept = dict(sorted(kept.items()))
+    return ServiceAccountInfo(
+        namespace=intern(namespace) if intern else namespace,
+        name=name,
+        annotations=kept or _NO_ANNOTATIONS,
+        resource_version=str(metadata.get("resourceVersion") or ""),
+    )
+
+
+_NO_ANNOTATIONS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)

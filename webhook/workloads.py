@@ -29,13 +29,15 @@ class PodTemplate:
     name: str
     namespace: str
     template: Mapping[str, Any]  # a Pod, or a pod template (metadata + spec)
+    bad_namespace: bool = False  # the object's metadata.namespace is not a string (shown str()-ed)
 
     def describe(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
 
 
-def pod_templates(obj: Any, pointer: str = "") -> Iterator[PodTemplate]:
-    """Every pod template in a Kubernetes object; `List` kinds are walked item by item."""
+def pod_templates(obj: Any, pointer: str = "", default_namespace: str = "default") -> Iterator[PodTemplate]:
+    """Every pod template in a Kubernetes object; `List` kinds are walked item by item. An object without
+    a namespace is in `default_namespace` (kubectl -n)."""
     if not isinstance(obj, MAPPING_TYPES):
         return
     kind = obj.get("kind")
@@ -44,7 +46,7 @@ def pod_templates(obj: Any, pointer: str = "") -> Iterator[PodTemplate]:
     items = obj.get("items")
     if kind.endswith("List") and isinstance(items, list):
         for index, item in enumerate(items):
-            yield from pod_templates(item, f"{pointer}/items/{index}")
+            yield from pod_templates(item, f"{pointer}/items/{index}", default_namespace)
         return
     path = TEMPLATE_PATHS.get(kind)
     if path is None:
@@ -56,5 +58,12 @@ def pod_templates(obj: Any, pointer: str = "") -> Iterator[PodTemplate]:
         return
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), MAPPING_TYPES) else {}
     name = meta.get("name") or meta.get("generateName") or "<unnamed>"
-    namespace = meta.get("namespace") or "default"
-    yield PodTemplate(pointer + "".join(f"/{key}" for key in path), kind, str(name), str(namespace), template)
+    namespace = meta.get("namespace") or default_namespace
+    yield PodTemplate(
+        pointer + "".join(f"/{key}" for key in path),
+        kind,
+        str(name),
+        str(namespace),
+        template,
+        not isinstance(namespace, str),
+    )

@@ -114,11 +114,13 @@ def test_errors_name_the_line(text: str, line: int, reason: str) -> None:
 def test_serviceaccounts_from_documents_and_files(tmp_path: Path) -> None:
     text = (
         "apiVersion: v1\nkind: List\nitems:\n- kind: ServiceAccount\n  metadata: {name: a, namespace: x}\n"
-        "---\nkind: ServiceAccount\nmetadata:\n  name: b\n  annotations:\n    n: 1\n    s: text\n"
+        "---\nkind: ServiceAccount\nmetadata:\n  name: b\n  annotations:\n    n: '1'\n    s: text\n"
     )
     found = serviceaccounts_in(parse("f", text))
     assert set(found) == {("x", "a"), ("default", "b")}
     assert found[("default", "b")].annotations == {"n": "1", "s": "text"}
+    with pytest.raises(InputError, match="f:6: ServiceAccount default/b: annotation 'n' must be a string"):
+        serviceaccounts_in(parse("f", text.replace("n: '1'", "n: 1")))  # the apiserver stores none such
     (tmp_path / "sa.yaml").write_text(text)
     assert set(load_serviceaccounts([tmp_path])) == set(found)
     with pytest.raises(InputError):

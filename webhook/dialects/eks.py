@@ -55,7 +55,10 @@ def _parse_bool(value: str) -> bool | None:
 
 def _expiration(value: str, where: str, current: int, errors: list[str], warnings: list[str]) -> int:
     """EKS: an unparsable value keeps the previous one; below 600 s is raised to 600 s."""
-    if not _INT_RE.fullmatch(value):
+    # Go's strconv.ParseInt(value, 10, 64) fails beyond int64 too: the EKS webhook then keeps the previous
+    # value. Checked on the digits' count first: int() refuses more than 4,300 digits.
+    digits = value.lstrip("+-").lstrip("0")
+    if not _INT_RE.fullmatch(value) or len(digits) > 19 or not -(2**63) <= int(value) < 2**63:
         warnings.append(f"{TOKEN_EXPIRATION} on the {where}: {value[:16]!r} is no integer; using {current}")
         return current
     seconds = max(int(value), MIN_EXPIRATION_SECONDS)

@@ -296,8 +296,13 @@ def _token(
         # isdigit() alone accepts '¹' and other Unicode digits that int() rejects.
         if not (text.isascii() and text.isdigit()):
             errors.append(f'{item.describe()}: not a whole number of seconds; use e.g. "3600"')
+        # More digits than the maximum has: out of range without int(), which refuses > 4,300 digits.
+        elif len(text.lstrip("0")) > len(str(MAX_EXPIRATION_SECONDS)):
+            errors.append(
+                f"{item.describe()}: out of range; use {MIN_EXPIRATION_SECONDS}..{MAX_EXPIRATION_SECONDS}"
+            )
         else:
-            expiration = int(text)
+            expiration = int(text.lstrip("0") or "0")
             if not MIN_EXPIRATION_SECONDS <= expiration <= MAX_EXPIRATION_SECONDS:
                 errors.append(
                     f"{item.describe()}: out of range; use {MIN_EXPIRATION_SECONDS}..{MAX_EXPIRATION_SECONDS}"
