@@ -113,7 +113,7 @@ def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-import webhook.server, webhook.serve  # the whole serving stack, as in `webhook serve`
+import webhook.app, webhook.serve  # the whole serving stack, as in `webhook serve`
 from kubernetes import client
 from webhook.serviceaccounts import ClusterCache, annotation_prefixes
 prefixes = annotation_prefixes("projected-token.io", ["generic", "eks"])

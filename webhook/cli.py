@@ -12,7 +12,7 @@ from webhook import __version__
 # FastAPI/kubernetes imports would otherwise cost `webhook render` in CI a third of a second per call.
 SUBCOMMANDS = {
     "argocd": "webhook.federation.commands:argocd_group",
-    "certs": "webhook.serve:certs_group",
+    "certs": "webhook.certs_command:certs_group",
     "credential": "webhook.federation.commands:credential_command",
     "downstream": "webhook.federation.commands:downstream_group",
     "kubeconfig": "webhook.federation.commands:kubeconfig_command",

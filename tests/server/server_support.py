@@ -22,9 +22,13 @@ from typing import Any
 
 import httpx
 
+from webhook.app import create_app
+from webhook.drain import ServerState
+from webhook.httpserver import bind_socket, uvicorn_server
 from webhook.metrics import Metrics
-from webhook.server import CertReloader, ServerState, ServeSettings, bind_socket, create_app, uvicorn_server
+from webhook.serve_settings import ServeSettings
 from webhook.serviceaccounts import StaticFileSource
+from webhook.tls import CertReloader
 
 SERVICEACCOUNTS = """\
 apiVersion: v1
