@@ -101,6 +101,7 @@ def _error_response(status: int, reason: str, message: str) -> bytes:
     return head.encode() + b"connection: close\r\n\r\n" + body
 
 
+REJECT_GRACE_SECONDS = 0.2
 _REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 
@@ -266,6 +267,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             reason = _REASONS.get(exceeded.status, "Bad Request")
             self.transport.write(_error_response(exceeded.status, reason, exceeded.message))
             self.transport.close()
+            # A client still sending would be read (and decrypted) until the TLS close gives up waiting
+            # for its close_notify: cut it once the answer is out.
+            self.loop.call_later(REJECT_GRACE_SECONDS, self.transport.abort)
 
 
 def protocol_class(limits: Limits, metrics: Metrics) -> type[LimitedHttpToolsProtocol]:
