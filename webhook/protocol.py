@@ -45,11 +45,12 @@ class LimitExceeded(Exception):
 
 
 class Connections:
-    """The open connections of one server, and which of them are idle (no request being received or served).
+    """The open connections of one server, and which of them are idle: silent, between requests, or still
+    sending a head (the apiserver sends its head at once; a head that trickles in is an attack).
 
     At the cap, the longest-idle connection is closed to make room, as nginx reuses keep-alive
-    connections: a connection opened and left silent cannot lock out the apiserver's next one. Only when
-    every connection is busy is the new one refused.
+    connections: connections opened and left silent or slow cannot lock out the apiserver's next one.
+    Only when every connection has a request in the app is the new one refused.
     """
 
     def __init__(self, limit: int, metrics: Metrics) -> None:
@@ -177,7 +178,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.guard.busy(self)
         self._in_head = True
         self._head_bytes = self._head_size = self._header_count = 0
         self._arm(self.limits.request_timeout, self._request_too_slow)
@@ -201,6 +201,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_size > self.limits.max_head_bytes:
             self._exceeded = self._head_too_large()
             raise self._exceeded
+        self.guard.busy(self)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -132,7 +132,9 @@ def test_at_the_connection_cap_idle_connections_make_room(
     with connect(small_server) as worker:  # a client in the middle of a request is never the one closed
         worker.sendall(HEAD + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload[:10])
         time.sleep(0.2)
-        idle = [connect(small_server) for _ in range(40)]  # twice the cap, all silent
+        idle = [connect(small_server) for _ in range(30)]  # past the cap, silent or slow
+        for tls in idle[::2]:
+            tls.sendall(HEAD[:20])
         with connect(small_server) as late:  # the apiserver's next connection still gets in
             status, _, body = exchange(late, "POST", "/mutate", payload)
             assert status == 200 and json.loads(body)["response"]["patch"]
@@ -163,7 +165,7 @@ def test_when_every_connection_is_busy_new_ones_are_refused(small_server: Runnin
     busy = []
     for _ in range(20):
         tls = connect(small_server)
-        tls.sendall(HEAD[:20])  # mid-head: busy, not idle
+        tls.sendall(HEAD + b"Content-Length: 100\r\n\r\n{")  # mid-body: the app has its request
         busy.append(tls)
     time.sleep(0.3)
     with pytest.raises(OSError), connect(small_server) as refused:
