@@ -35,7 +35,7 @@ def uvicorn_server(
     """A uvicorn Server whose SIGTERM/SIGINT starts a drain: readiness false at once, stop after the delay."""
     import uvicorn
 
-    limits = limits or Limits()
+    bounds = limits or Limits()
 
     class DrainingServer(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
@@ -69,8 +69,8 @@ def uvicorn_server(
                     sock=sock,
                     ssl=config.ssl,
                     backlog=config.backlog,
-                    ssl_handshake_timeout=limits.handshake_timeout,
-                    ssl_shutdown_timeout=limits.close_timeout,
+                    ssl_handshake_timeout=bounds.handshake_timeout,
+                    ssl_shutdown_timeout=bounds.close_timeout,
                 )
                 for sock in sockets
             ]
@@ -97,7 +97,7 @@ def uvicorn_server(
 
     config = uvicorn.Config(
         app,
-        http=protocol_class(limits, app.state.metrics),
+        http=protocol_class(bounds, app.state.metrics),
         loop="uvloop",
         lifespan="on",
         ssl_context_factory=lambda _config, _default: tls.context,
