@@ -118,8 +118,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._in_head = False
         self._head_bytes = 0  # received while the head is incomplete: what the parser may be buffering
-        self._head_size = 0  # request line and headers as parsed
-        self._header_count = 0
         self._exceeded: LimitExceeded | None = None
         self._done = False  # closed by a limit: ignore whatever else arrives
 
@@ -179,26 +177,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
-        self._head_bytes = self._head_size = self._header_count = 0
+        self._head_bytes = 0
         self._arm(self.limits.request_timeout, self._request_too_slow)
 
-    def on_url(self, url: bytes) -> None:
-        self._head_size += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        self._head_size += len(name) + len(value) + 4
-        if self._header_count > self.limits.max_headers:
+    def on_headers_complete(self) -> None:
+        # Checked once the head is parsed (no per-header callback on the hot path): until then the raw
+        # byte count in data_received bounds what the parser buffers, many small headers included.
+        self._in_head = False
+        if len(self.headers) > self.limits.max_headers:
             self._exceeded = LimitExceeded(
                 "headers", 431, f"more than {self.limits.max_headers} request headers"
             )
             raise self._exceeded
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        if self._head_size > self.limits.max_head_bytes:
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.limits.max_head_bytes:
             self._exceeded = self._head_too_large()
             raise self._exceeded
         self.guard.busy(self)
