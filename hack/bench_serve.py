@@ -156,11 +156,15 @@ def compare_trees(trees: list[Path], args: argparse.Namespace) -> None:
             for _, port in servers:
                 hey(f"https://127.0.0.1:{port}/mutate", 2, args.workers, None)  # warm-up
             for _ in range(args.rounds):
-                for tree, (_, port) in zip(trees, servers, strict=True):
+                for tree, (proc, port) in zip(trees, servers, strict=True):
                     base = f"https://127.0.0.1:{port}"
                     for path, key in (("/mutate?timeout=10s", "mutate"), ("/bench/fixed", "fixed")):
-                        results[tree][key].append(hey(base + path, args.seconds, args.workers, None))
-                        print(f"{tree.name} {key}: {results[tree][key][-1]}", file=sys.stderr)
+                        before = cpu_seconds(proc.pid)
+                        cell = hey(base + path, args.seconds, args.workers, None)
+                        # The server's own CPU per answered request: what a busy host distorts least.
+                        cell["cpu_us"] = (cpu_seconds(proc.pid) - before) / max(cell["ok"], 1) * 1e6
+                        results[tree][key].append(cell)
+                        print(f"{tree.name} {key}: {cell}", file=sys.stderr)
         finally:
             for proc, _ in servers:
                 proc.terminate()
@@ -169,20 +173,26 @@ def compare_trees(trees: list[Path], args: argparse.Namespace) -> None:
         f"`hack/bench_serve.py --compare-trees` {time.strftime('%Y-%m-%d')}: unthrottled hey, {args.workers} "
         f"workers, {args.seconds} s/cell, {args.rounds} interleaved rounds; servers on CPU 0, hey on CPU 1."
     )
-    print("\n| tree | endpoint | req/s per round | p99 ms per round | mean req/s |")
+    print("\n| tree | endpoint | req/s per round | server CPU µs/request per round | median CPU µs/request |")
     print("|---|---|---|---|---|")
-    means = {}
+    medians = {}
     for tree in trees:
         for key, cells in results[tree].items():
-            mean = sum(c["rps"] for c in cells) / len(cells)
-            means[tree, key] = mean
+            cpu = sorted(c["cpu_us"] for c in cells)
+            medians[tree, key] = cpu[len(cpu) // 2]
             rates = ", ".join(f"{c['rps']:.0f}" for c in cells)
-            p99s = ", ".join(f"{c['p99']:.1f}" for c in cells)
-            print(f"| {tree.name} | {key} | {rates} | {p99s} | {mean:.0f} |")
+            cpus = ", ".join(f"{c['cpu_us']:.0f}" for c in cells)
+            print(f"| {tree.name} | {key} | {rates} | {cpus} | {medians[tree, key]:.0f} |")
     old, new = trees
     for key in ("mutate", "fixed"):
-        print(f"\n{key}: {new.name} / {old.name} = {means[new, key] / means[old, key]:.2f}", end="")
+        ratio = medians[new, key] / medians[old, key]
+        print(f"\n{key}: CPU per request {new.name} / {old.name} = {ratio:.2f}", end="")
     print()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
