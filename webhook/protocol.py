@@ -172,7 +172,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._in_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_head_bytes:
-                self._reject(self._head_too_large())
+                # Still sending an oversized head: answer and cut at once, not after a grace spent
+                # decrypting more of it.
+                self._reject(self._head_too_large(), grace=0)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -245,7 +247,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # ----------------------------------------------------------------------------------------- refusal
 
-    def _reject(self, exceeded: LimitExceeded) -> None:
+    def _reject(self, exceeded: LimitExceeded, grace: float = REJECT_GRACE_SECONDS) -> None:
         """Answer with the limit's status and close: the request is not read any further."""
         self._done = True
         self._disarm()
@@ -259,10 +261,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             reason = _REASONS.get(exceeded.status, "Bad Request")
             self.transport.write(_error_response(exceeded.status, reason, exceeded.message))
+            if not grace:
+                self.transport.abort()
+                return
             self.transport.close()
             # A client still sending would be read (and decrypted) until the TLS close gives up waiting
             # for its close_notify: cut it once the answer is out.
-            self.loop.call_later(REJECT_GRACE_SECONDS, self.transport.abort)
+            self.loop.call_later(grace, self.transport.abort)
 
 
 def protocol_class(limits: Limits, metrics: Metrics) -> type[LimitedHttpToolsProtocol]:
