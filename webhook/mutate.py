@@ -12,7 +12,7 @@ from typing import Any
 
 from webhook.dialects import DIALECTS
 from webhook.settings import CoreSettings
-from webhook.spec import (
+from webhook.vocabulary import (
     MAPPING_TYPES,
     DialectResult,
     Injection,
@@ -32,10 +32,6 @@ class Outcome:
     skipped: str | None  # why the pod is deliberately untouched, else None
     tokens: tuple[TokenSpec, ...]
     dialects: tuple[str, ...]
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.patch)
 
 
 def serviceaccount_name(pod: Mapping[str, Any]) -> str:

@@ -14,8 +14,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import RunningServer, exchange, pod, read_response, review, ssl_context, start_server
 
+from tests.server.support import (
+    RunningServer,
+    exchange,
+    pod,
+    read_response,
+    review,
+    ssl_context,
+    start_server,
+)
 from webhook.certs import CertPaths
 from webhook.protocol import Limits
 

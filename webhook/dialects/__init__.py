@@ -7,7 +7,7 @@ from typing import Any
 
 from webhook.dialects import eks, generic
 from webhook.settings import CoreSettings
-from webhook.spec import DialectResult, ServiceAccountInfo
+from webhook.vocabulary import DialectResult, ServiceAccountInfo
 
 Resolver = Callable[[Mapping[str, Any], ServiceAccountInfo | None, CoreSettings], DialectResult]
 

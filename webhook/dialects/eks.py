@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from webhook.settings import CoreSettings
-from webhook.spec import (
+from webhook.vocabulary import (
     MAX_EXPIRATION_SECONDS,
     MIN_EXPIRATION_SECONDS,
     DialectResult,

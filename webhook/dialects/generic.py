@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from webhook.settings import CoreSettings
-from webhook.spec import (
+from webhook.vocabulary import (
     DNS1123_LABEL_RE,
     ENV_NAME_RE,
     MAPPING_TYPES,
