@@ -25,7 +25,6 @@ from tests.server.support import (
     ssl_context,
     start_serve_process,
 )
-
 from webhook.drain import IDLE_LINGER_SECONDS
 
 DELAY = 3.0
