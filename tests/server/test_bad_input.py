@@ -174,6 +174,10 @@ def test_aborted_uploads_are_one_debug_line_each_and_counted(
 
     before = disconnects()
     caplog.set_level(logging.DEBUG)
+    # logs.configure (other tests' `webhook serve`) stops propagation: listen on the loggers themselves.
+    for name in ("webhook", "uvicorn.error"):
+        logging.getLogger(name).addHandler(caplog.handler)
+        logging.getLogger(name).setLevel(logging.DEBUG)
     payload = json.dumps(review(pod("vault"))).encode()
     for _ in range(5):
         with tls_socket(server) as tls:
@@ -188,4 +192,6 @@ def test_aborted_uploads_are_one_debug_line_each_and_counted(
     assert loud == [], [r.getMessage() for r in loud]
     lines = [r for r in caplog.records if r.getMessage().startswith("client disconnected")]
     assert len(lines) == 5 and all(r.levelno == logging.DEBUG for r in lines)
+    for name in ("webhook", "uvicorn.error"):
+        logging.getLogger(name).removeHandler(caplog.handler)
     assert client.post("/mutate", json=review(pod("vault"))).status_code == 200
