@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 COMPILED := webhook/yamledit.py webhook/mutate.py
 PORT ?= 8443
 
-.PHONY: venv run test lint format bench bench-render bench-serve e2e-assets relying-parties e2e clean
+.PHONY: venv run test lint format bench bench-render bench-serve bench-attack e2e-assets relying-parties e2e clean
 
 venv: $(STAMP)
 
@@ -53,6 +53,11 @@ bench-render: venv
 bench-serve: venv
 	command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
 	$(BIN)/python hack/bench_serve.py $(BENCH_ARGS)
+
+# A legitimate client at 200 reviews/s beside each attack (header flood, slow, idle, aborted uploads), on 127.0.0.1.
+bench-attack: venv
+	command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
+	$(BIN)/python hack/bench_attack.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -32,13 +32,16 @@ REVIEW = REPO / "examples" / "admissionreview.json"
 SERVICEACCOUNTS = REPO / "examples" / "serviceaccounts.yaml"
 
 
-def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(workdir: Path, tree: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """`webhook serve` of this checkout, or of the source tree `tree` (imported from there, not compiled)."""
     sys.path.insert(0, str(REPO))
     from webhook.certs import write_bundle
 
+    workdir.mkdir(parents=True, exist_ok=True)
     certs = write_bundle(workdir / "certs", ip_addresses=["127.0.0.1"], extra_dns=["localhost"])
     log = workdir / "serve.log"
-    argv = ["taskset", "-c", "0", str(WEBHOOK), "serve", "--host", "127.0.0.1", "--port", "0"]
+    command = [str(WEBHOOK)] if tree is None else [sys.executable, "-c", "from webhook.cli import run; run()"]
+    argv = ["taskset", "-c", "0", *command, "serve", "--host", "127.0.0.1", "--port", "0"]
     argv += [
         "--tls-cert",
         str(certs.cert),
@@ -48,8 +51,10 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
         str(SERVICEACCOUNTS),
     ]
     env = {**os.environ, "WEBHOOK_BENCH_ENDPOINT": "1"}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tree)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for line in log.read_text().splitlines():
@@ -113,7 +118,7 @@ def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-import webhook.server, webhook.serve  # the whole serving stack, as in `webhook serve`
+import webhook.app, webhook.serve  # the whole serving stack, as in `webhook serve`
 from kubernetes import client
 from webhook.serviceaccounts import ClusterCache, annotation_prefixes
 prefixes = annotation_prefixes("projected-token.io", ["generic", "eks"])
@@ -142,15 +147,73 @@ def memory(count: int, workdir: Path) -> dict[str, float]:
     return json.loads(out.stdout)
 
 
+def compare_trees(trees: list[Path], args: argparse.Namespace) -> None:
+    """The same load on two servers in turn (old, new, old, new, ...): a ratio that host drift cannot fake."""
+    results: dict[Path, dict[str, list[dict[str, float]]]] = {t: {"mutate": [], "fixed": []} for t in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        servers = [start_server(Path(tmp) / str(i), tree) for i, tree in enumerate(trees)]
+        try:
+            for _, port in servers:
+                hey(f"https://127.0.0.1:{port}/mutate", 2, args.workers, None)  # warm-up
+            for _ in range(args.rounds):
+                for tree, (proc, port) in zip(trees, servers, strict=True):
+                    base = f"https://127.0.0.1:{port}"
+                    for path, key in (("/mutate?timeout=10s", "mutate"), ("/bench/fixed", "fixed")):
+                        before = cpu_seconds(proc.pid)
+                        cell = hey(base + path, args.seconds, args.workers, None)
+                        # The server's own CPU per answered request: what a busy host distorts least.
+                        cell["cpu_us"] = (cpu_seconds(proc.pid) - before) / max(cell["ok"], 1) * 1e6
+                        results[tree][key].append(cell)
+                        print(f"{tree.name} {key}: {cell}", file=sys.stderr)
+        finally:
+            for proc, _ in servers:
+                proc.terminate()
+                proc.wait(30)
+    print(
+        f"`hack/bench_serve.py --compare-trees` {time.strftime('%Y-%m-%d')}: unthrottled hey, {args.workers} "
+        f"workers, {args.seconds} s/cell, {args.rounds} interleaved rounds; servers on CPU 0, hey on CPU 1."
+    )
+    print("\n| tree | endpoint | req/s per round | server CPU µs/request per round | median CPU µs/request |")
+    print("|---|---|---|---|---|")
+    medians = {}
+    for tree in trees:
+        for key, cells in results[tree].items():
+            cpu = sorted(c["cpu_us"] for c in cells)
+            medians[tree, key] = cpu[len(cpu) // 2]
+            rates = ", ".join(f"{c['rps']:.0f}" for c in cells)
+            cpus = ", ".join(f"{c['cpu_us']:.0f}" for c in cells)
+            print(f"| {tree.name} | {key} | {rates} | {cpus} | {medians[tree, key]:.0f} |")
+    old, new = trees
+    for key in ("mutate", "fixed"):
+        ratio = medians[new, key] / medians[old, key]
+        print(f"\n{key}: CPU per request {new.name} / {old.name} = {ratio:.2f}", end="")
+    print()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--rates", default="200,500,1000")
     parser.add_argument("--serviceaccounts", type=int, default=100_000)
+    parser.add_argument(
+        "--compare-trees",
+        metavar="OLD,NEW",
+        help="instead: two source trees (e.g. `git archive` copies of two commits), served side by side "
+        "and measured interleaved, unthrottled, --rounds times",
+    )
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if not shutil.which("hey"):
         raise SystemExit("hey not found: apt-get install -y hey (make bench-serve does it)")
+    if args.compare_trees:
+        compare_trees([Path(t).resolve() for t in args.compare_trees.split(",")], args)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         proc, port = start_server(Path(tmp))

@@ -18,6 +18,9 @@ API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 WARNING_MAX_CHARS = 120
 WARNINGS_MAX_TOTAL = 4096
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# A Pod nests about 15 levels (its managedFields twice that); Python's json gives up near 1,000.
+MAX_DEPTH = 100
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class ReviewError(ValueError):
@@ -56,9 +59,20 @@ def _type_name(value: Any) -> str:
 def parse_review(body: bytes) -> AdmissionRequest:
     """Decode an AdmissionReview; raise ReviewError (400) naming the first thing that is wrong."""
     try:
-        review = json.loads(body, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = body.decode()  # JSON between systems is UTF-8 (RFC 8259); this also refuses encoded surrogates
+    except UnicodeDecodeError as exc:
+        raise ReviewError(f"body is not valid JSON: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        review = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ReviewError(f"body is not valid JSON: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
         raise ReviewError(f"body is not valid JSON: {exc}") from None
+    # The apiserver never sends either; both would fail later, in the core or in the answer (HTTP 500).
+    if text.count("{") + text.count("[") > MAX_DEPTH and _deeper_than(review, MAX_DEPTH):
+        raise ReviewError(f"body is not valid JSON: nested deeper than {MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(review):
+        raise ReviewError("body is not valid JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
     if not isinstance(review, dict):
         raise ReviewError(f"AdmissionReview must be a JSON object, got {_type_name(review)}")
     api_version = review.get("apiVersion")
@@ -86,6 +100,25 @@ def parse_review(body: bytes) -> AdmissionRequest:
         dry_run=request.get("dryRun") is True,
         object=request.get("object"),
     )
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    stack = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _reject_constant(name: str) -> Any:

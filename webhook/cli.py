@@ -12,7 +12,7 @@ from webhook import __version__
 # FastAPI/kubernetes imports would otherwise cost `webhook render` in CI a third of a second per call.
 SUBCOMMANDS = {
     "argocd": "webhook.federation.commands.argocd:argocd_group",
-    "certs": "webhook.serve:certs_group",
+    "certs": "webhook.certs_command:certs_group",
     "credential": "webhook.federation.commands.credential:credential_command",
     "downstream": "webhook.federation.commands.downstream:downstream_group",
     "drift": "webhook.drift:drift_command",

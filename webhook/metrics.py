@@ -63,6 +63,19 @@ class Metrics:
             registry=r,
         )
         self.draining = Gauge("webhook_draining", "1 while the server drains before exiting.", registry=r)
+        self.client_disconnects = Counter(
+            "webhook_client_disconnects",
+            "Requests whose client closed the connection before the body was complete.",
+            registry=r,
+        )
+        self.connections = Gauge("webhook_connections", "TLS connections open.", registry=r)
+        self.connection_limits = Counter(
+            "webhook_connection_limits",
+            "Connections closed or refused by a limit (header_bytes, headers, request_timeout, "
+            "first_byte_timeout, max_connections, max_connections_idle_closed, invalid_http, upgrade).",
+            ["limit"],
+            registry=r,
+        )
 
     def bind_cache_size(self, size: Callable[[], int]) -> None:
         self.cache_size.set_function(lambda: float(size()))

@@ -87,6 +87,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = YAML(typ="safe").load(path.read_text())
     except OSError as exc:
         raise ConfigFileError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(f"{path}: config is not UTF-8 text (byte {exc.start})") from exc
     except YAMLError as exc:
         raise ConfigFileError(f"{path}: invalid YAML: {exc}".splitlines()[0]) from exc
     if data is None:

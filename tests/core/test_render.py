@@ -413,6 +413,16 @@ def test_serviceaccounts_flag_directories_json_and_namespaces(tmp_path: Path) ->
     assert json.loads(yaml_out.stdout)["spec"]["template"]["spec"]["volumes"][0]["name"] == VOL
 
 
+def test_a_config_file_that_is_not_utf8_is_one_error_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_bytes(b"annotation-prefix: \xff\xfe\n")
+    result = CliRunner().invoke(main, ["render", "-", "--config", str(config)], input="")
+    assert result.exit_code == 2, result.exception
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: {config}: config is not UTF-8 text (byte 19)"], result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_settings_flags_and_config_file(tmp_path: Path) -> None:
     text = ALL_KINDS.replace("projected-token.io/", "tokens.example.com/")
     config = tmp_path / "config.yaml"

@@ -9,7 +9,7 @@ import pytest
 
 from tests.manifests.support import OVERLAYS, arg_value, find, one, pod_template, selects, webhook_container
 from webhook.serve import serve_command
-from webhook.server import ServeSettings
+from webhook.serve_settings import ServeSettings
 from webhook.settings import CoreSettings
 
 ALL = ["base", *OVERLAYS]

@@ -23,9 +23,14 @@ import httpx
 
 from tests import common
 from tests.common import WEBHOOK_BIN
+from webhook.app import create_app
+from webhook.drain import ServerState
+from webhook.httpserver import bind_socket, uvicorn_server
 from webhook.metrics import Metrics
-from webhook.server import CertReloader, ServerState, ServeSettings, bind_socket, create_app, uvicorn_server
+from webhook.protocol import Limits
+from webhook.serve_settings import ServeSettings
 from webhook.serviceaccounts import StaticFileSource
+from webhook.tls import CertReloader
 
 SERVICEACCOUNTS = """\
 apiVersion: v1
@@ -140,6 +145,7 @@ def start_server(
     sa_file: Path | None,
     source: Any = None,
     metrics: Metrics | None = None,
+    limits: Limits | None = None,
     **overrides: Any,
 ) -> RunningServer:
     """uvicorn + the app in a thread with its own (uvloop) event loop, as `webhook serve` runs them."""
@@ -162,7 +168,7 @@ def start_server(
     app = create_app(settings, source, metrics=metrics, tls=tls, state=state)
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn_server(app, settings, tls, state)
+    server = uvicorn_server(app, settings, tls, state, limits)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

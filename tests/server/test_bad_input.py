@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -109,3 +111,88 @@ def test_server_survives_a_client_that_disconnects_mid_body(
     assert client.post("/mutate", json=review(pod("vault"))).status_code == 200
     text = client.get("/metrics").text
     assert 'webhook_bad_requests_total{code="415"}' in text
+
+
+def _raw_review(request_json: str) -> bytes:
+    return (
+        '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":' + request_json + "}"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (_raw_review('{"uid":"a","object":' + "[" * 1000 + "]" * 1000 + "}"), "nested deeper than 100"),
+        (_raw_review('{"uid":"a","object":' + '{"a":' * 150 + "1" + "}" * 150 + "}"), "nested deeper"),
+        (_raw_review('{"uid":"\\ud800"}'), "lone UTF-16 surrogate"),
+        (_raw_review('{"uid":"a","name":"x\\udfffy","operation":"CREATE"}'), "lone UTF-16 surrogate"),
+        (
+            _raw_review(
+                '{"uid":"a","operation":"CREATE","kind":{"group":"","version":"v1","kind":"Pod"},'
+                '"object":{"metadata":{"name":"\\ud83d"},"spec":{"serviceAccountName":"vault",'
+                '"containers":[{"name":"app","image":"x"}]}}}'
+            ),
+            "lone UTF-16 surrogate",
+        ),
+        (_raw_review('{"uid":"a","name":"X"}').replace(b"X", b"\xed\xa0\x80"), "not UTF-8"),
+    ],
+    ids=[
+        "list-1000-deep",
+        "object-150-deep",
+        "surrogate-uid",
+        "surrogate-name",
+        "surrogate-pod-name",
+        "utf8-ed-a0",
+    ],
+)
+def test_bodies_the_apiserver_never_sends_are_400(
+    server: RunningServer, client: httpx.Client, body: bytes, needle: str
+) -> None:
+    """These were HTTP 500 (and the decision log said "mutated" for the surrogate pod name)."""
+    before = client.get("/metrics").text
+    response = client.post("/mutate", content=body, headers={"content-type": "application/json"})
+    assert needle in error_of(response, 400)
+    assert client.get("/metrics").text.count('outcome="mutated"') == before.count('outcome="mutated"')
+
+
+def test_a_valid_surrogate_pair_is_a_character(client: httpx.Client) -> None:
+    body = _raw_review('{"uid":"\\ud83d\\ude00"}')
+    answer = client.post("/mutate", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200 and answer.json()["response"]["uid"] == "\U0001f600"
+
+
+def test_aborted_uploads_are_one_debug_line_each_and_counted(
+    server: RunningServer, client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each abort logged an error-level ClientDisconnect traceback: any client could fill the logs."""
+
+    def disconnects() -> float:
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith("webhook_client_disconnects_total "):
+                return float(line.split()[-1])
+        return 0.0
+
+    before = disconnects()
+    caplog.set_level(logging.DEBUG)
+    # logs.configure (other tests' `webhook serve`) stops propagation: listen on the loggers themselves.
+    for name in ("webhook", "uvicorn.error"):
+        logging.getLogger(name).addHandler(caplog.handler)
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    payload = json.dumps(review(pod("vault"))).encode()
+    for _ in range(5):
+        with tls_socket(server) as tls:
+            tls.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+            tls.sendall(f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload[:100])
+            time.sleep(0.1)  # the app is reading the body now
+    deadline = time.monotonic() + 5
+    while disconnects() < before + 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert disconnects() == before + 5
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == [], [r.getMessage() for r in loud]
+    records = list({id(r): r for r in caplog.records}.values())  # seen by root and by our handler
+    lines = [r for r in records if r.getMessage().startswith("client disconnected")]
+    assert len(lines) == 5 and all(r.levelno == logging.DEBUG for r in lines)
+    for name in ("webhook", "uvicorn.error"):
+        logging.getLogger(name).removeHandler(caplog.handler)
+    assert client.post("/mutate", json=review(pod("vault"))).status_code == 200

@@ -3,6 +3,9 @@
 Whatever arrives, the answer is a clear 400 JSON error (the review itself is unreadable) or a well-formed
 AdmissionReview: uid echoed, a denial with code 400 and a message, or an allowance whose patch applies to the
 object and, applied, yields a pod the next pass leaves alone. Never a 5xx, never a hang.
+Beyond the shapes a pod can have, the generated bodies carry what the apiserver never sends but a client can:
+nesting far deeper than a pod's, lone UTF-16 surrogates, integers of thousands of digits, and every shape of
+a projected token source (ours included) - each must get a clean 400 or a well-formed answer.
 FUZZ_EXAMPLES scales the run (default 10,000); FUZZ_RANDOM=1 draws new examples instead of the fixed seed.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,33 @@ FIELDS = ["audience", "expiration-seconds", "mount-path", "path", "env"]
 TOKEN_NAMES = ["", "db", "vault-2", "Bad_Name", "a" * 64, "x.y"]
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+# Strings with lone surrogates (json.dumps writes them as \udXXX escapes, as a hostile client can).
+surrogate_text = st.builds(
+    lambda head, surrogate, tail: head + surrogate + tail,
+    text,
+    st.sampled_from(["\ud800", "\udfff", "\udc00", "\ud83d", "\ud83d\ude00"]),  # the last: a valid pair
+    text,
+)
+# Raw JSON spliced into the body after encoding: what json.dumps cannot write (5,000 digits, 5,000 levels).
+RAW = re.compile(r'"\\u0000raw:(digits|list|dict):(\d+)\\u0000"')
+RAW_JSON = {
+    "digits": lambda n: "9" * n,
+    "list": lambda n: "[" * n + "]" * n,
+    "dict": lambda n: '{"a":' * n + "1" + "}" * n,
+}
+
+
+def raw(kind: str, size: int) -> str:
+    return f"\x00raw:{kind}:{size}\x00"
+
+
+huge_digits = st.sampled_from([20, 300, 4300, 4301, 5000, 20000])
+huge_ints = huge_digits.map(lambda n: raw("digits", n)) | st.sampled_from(
+    [2**63, 2**64, -(2**63) - 1, 10**30, 4294967297]
+)
+deep = st.builds(
+    raw, st.sampled_from(["list", "dict"]), st.sampled_from([30, 98, 99, 100, 101, 999, 1000, 5000])
+)
 values = st.one_of(
     st.sampled_from(
         [
@@ -57,6 +88,8 @@ values = st.one_of(
         ]
     ),
     text,
+    surrogate_text,
+    huge_digits.map(lambda n: "9" * n),  # expiration-seconds of thousands of digits
 )
 
 
@@ -72,7 +105,7 @@ def annotation_key(draw: st.DrawFn) -> str:
             st.sampled_from(["role-arn", "audience", "token-expiration", "skip-containers"])
         )
     if choice == 2:
-        return draw(text)
+        return draw(text | surrogate_text)
     return P + (f"{name}.{field}" if name else field)
 
 
@@ -81,8 +114,9 @@ mount_paths = st.sampled_from(
     ["/var/run/secrets/tokens", "/data", "/var/run/secrets/tokens/", "/x", "/var/run/secrets"]
 )
 env_names = st.sampled_from(["TOKEN_FILE", "DB_TOKEN_FILE", "PATH", "AWS_ROLE_ARN", "X"])
+OUR_VOLUME = "ptw-var-run-secrets-tokens-71687c8a"  # the volume of the default mount path
 volume_names = st.sampled_from(
-    ["data", "ptw-var-run-secrets-tokens", "aws-iam-token", "kube-api-access-abcde", "v"]
+    ["data", "ptw-var-run-secrets-tokens", OUR_VOLUME, "aws-iam-token", "kube-api-access-abcde", "v"]
 )
 
 
@@ -105,13 +139,45 @@ init_containers = st.fixed_dictionaries(
     {"name": names, "image": st.just("img")},
     optional={"restartPolicy": st.just("Always"), "volumeMounts": st.lists(mounts, max_size=2)},
 )
-volumes = st.sampled_from(
-    [
-        {"name": "data", "emptyDir": {}},
-        {"name": "ptw-var-run-secrets-tokens", "emptyDir": {}},
-        {"name": "v", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}},
-        {"name": "kube-api-access-abcde", "projected": {"sources": []}},
-    ]
+token_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "path": st.sampled_from(["token", "oidc-token", ".", "a/", "", "../x", None, 5, ["token"]]),
+        "audience": st.sampled_from(["vault", "", None, 7]),
+        "expirationSeconds": st.sampled_from([600, 3600, 599, None, "3600", 1.5, True]) | huge_ints,
+    },
+)
+# Every shape of a projected source, well-formed or not, in our volume and in others.
+token_sources = st.one_of(
+    st.builds(lambda token: {"serviceAccountToken": token}, token_fields),
+    st.sampled_from(
+        [
+            {"serviceAccountToken": None},
+            {"serviceAccountToken": []},
+            {"serviceAccountToken": "token"},
+            {"serviceAccountToken": {}},
+            {"configMap": {"name": "ca"}},
+            {},
+            None,
+            "source",
+        ]
+    ),
+)
+projected_volumes = st.builds(
+    lambda name, sources: {"name": name, "projected": {"sources": sources}},
+    volume_names,
+    st.lists(token_sources, max_size=3),
+)
+volumes = (
+    st.sampled_from(
+        [
+            {"name": "data", "emptyDir": {}},
+            {"name": "ptw-var-run-secrets-tokens", "emptyDir": {}},
+            {"name": "v", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}},
+            {"name": "kube-api-access-abcde", "projected": {"sources": []}},
+        ]
+    )
+    | projected_volumes
 )
 specs = st.fixed_dictionaries(
     {"containers": st.lists(containers, max_size=3)},
@@ -139,7 +205,14 @@ pods = st.builds(
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text,
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text
+    | surrogate_text
+    | huge_ints
+    | deep,
     lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
     max_leaves=6,
 )
@@ -171,11 +244,36 @@ def damaged(draw: st.DrawFn) -> dict[str, Any]:
     return body
 
 
-reviews = st.one_of(pods.map(review), damaged())
+@st.composite
+def hostile_names(draw: st.DrawFn) -> dict[str, Any]:
+    """A generated review whose uid, name or namespace holds a lone surrogate."""
+    body = review(draw(pods))
+    where = draw(st.sampled_from(["uid", "name", "namespace", "pod name"]))
+    value = draw(surrogate_text)
+    if where == "pod name":
+        body["request"]["object"].setdefault("metadata", {})["name"] = value
+    else:
+        body["request"][where] = value
+    return body
+
+
+reviews = st.one_of(pods.map(review), damaged(), hostile_names())
+
+
+def paired(value: str) -> str:
+    """A string as the server decodes it: surrogate pairs (sent as escapes) joined into one character."""
+    return value.encode("utf-16", "surrogatepass").decode("utf-16")
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """The body as a hostile client may send it: surrogates as escapes, raw splices in place."""
+    return RAW.sub(lambda m: RAW_JSON[m.group(1)](int(m.group(2))), json.dumps(body)).encode()
 
 
 def check(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any] | None:
-    response = client.post("/mutate?timeout=10s", json=body)
+    response = client.post(
+        "/mutate?timeout=10s", content=encode(body), headers={"content-type": "application/json"}
+    )
     assert response.status_code in (200, 400), (response.status_code, response.text)
     answer = response.json()
     if response.status_code == 400:
@@ -184,7 +282,7 @@ def check(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any] | None:
     result = answer["response"]
     assert answer["kind"] == "AdmissionReview"
     assert answer["apiVersion"] == body["apiVersion"]
-    assert result["uid"] == body["request"]["uid"]
+    assert result["uid"] == paired(body["request"]["uid"])
     warnings = result.get("warnings", [])
     assert all(isinstance(w, str) and 0 < len(w) <= 120 for w in warnings)
     assert sum(map(len, warnings)) <= 4096
@@ -210,7 +308,7 @@ def serve_process(tmp_path_factory: pytest.TempPathFactory, sa_file: Path) -> It
     process.stop()
 
 
-@pytest.mark.timeout(max(600, EXAMPLES // 20))
+@pytest.mark.timeout(max(600, EXAMPLES // 5))  # a hang guard; a shared host does ~10 reviews/s
 def test_fuzzed_reviews_get_well_formed_answers(serve_process: ServeProcess) -> None:
     sent = []
     with serve_process.client() as client:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.server.support import RunningServer, exchange, pod, review, tls_socket
-from webhook.server import ServeSettings
+from webhook.serve_settings import ServeSettings
 
 
 def test_default_keepalive_outlasts_the_apiserver_idle_timeout() -> None:

@@ -25,6 +25,7 @@ from tests.server.support import (
     ssl_context,
     start_serve_process,
 )
+from webhook.drain import IDLE_LINGER_SECONDS
 
 DELAY = 3.0
 DRAIN = 5.0
@@ -140,3 +141,31 @@ def test_review_on_an_idle_connection_just_after_the_listener_closes_is_answered
     assert headers.get("connection") == "close"
     assert answer["response"]["uid"] == "after-close" and answer["response"]["patch"]
     assert serve_process.popen.wait(DRAIN + 5) == 0
+
+
+def test_idle_keepalive_clients_do_not_hold_the_exit(tmp_path: Path, sa_file: Path) -> None:
+    """With an idle keep-alive client connected the server used to exit only at --drain-timeout: closing the
+    idle connection waited for the client's TLS close_notify, which a client that is not reading never sends.
+    README promises --shutdown-delay + the 2 s linger + a second."""
+    drain = 20.0
+    process = start_serve_process(
+        tmp_path, "--serviceaccounts", str(sa_file), "--shutdown-delay", "1", "--drain-timeout", str(drain)
+    )
+    try:
+        idle = []
+        for _ in range(3):
+            raw = socket.create_connection(("127.0.0.1", process.port), timeout=30)
+            tls = ssl_context(process.ca).wrap_socket(raw, server_hostname="127.0.0.1")
+            status, headers, _ = exchange(tls, "GET", "/healthz")
+            assert status == 200 and headers.get("connection") != "close"
+            idle.append(tls)  # kept open, never read again
+        started = time.monotonic()
+        process.popen.send_signal(signal.SIGTERM)
+        code = process.popen.wait(drain + 10)
+        took = time.monotonic() - started
+        for tls in idle:
+            tls.close()
+    finally:
+        process.stop()
+    assert code == 0
+    assert took <= 1 + IDLE_LINGER_SECONDS + 1 + 0.5, f"exited {took:.1f} s after SIGTERM"
