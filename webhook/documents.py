@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webhook.errors import InputError
 from webhook.vocabulary import MAPPING_TYPES, ServiceAccountInfo
 
 try:
@@ -41,16 +42,6 @@ _YAML11 = (re.compile(": " + _YAML11_VALUE, re.M), re.compile("- " + _YAML11_VAL
 
 def _needs_yaml11(raw: str) -> bool:
     return any(pattern.search(raw) for pattern in _YAML11)
-
-
-class InputError(Exception):
-    """Unreadable input: where (file, line) and why, in one line."""
-
-    def __init__(self, source: str, line: int, reason: str) -> None:
-        super().__init__(f"{source}:{line}: {reason}" if line else f"{source}: {reason}")
-        self.source = source
-        self.line = line
-        self.reason = reason
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from webhook.certs import DEFAULT_NAMESPACE, covers, load_cert, paths_in
+from webhook.errors import UserError
 from webhook.settings import KNOWN_DIALECTS
 
 SERVICE_NAME = "projected-token-webhook"
@@ -34,7 +35,7 @@ FAILURE_POLICIES = ("Ignore", "Fail")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-class InstallError(ValueError):
+class InstallError(UserError):
     """An option or input file that cannot make a valid install."""
 
 
@@ -240,8 +241,8 @@ def manifests_command(
             tls_secret=tls_secret,
         )
         text = dump(build_manifests(options))
-    except (InstallError, OSError, YAMLError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+    except (OSError, YAMLError) as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
     if ca_bundle is None:
         click.echo(
             "note: no caBundle set; the kube-apiserver will not trust the webhook until one is "

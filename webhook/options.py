@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
-from webhook.settings import ConfigFileError, CoreSettings, load_settings
+from webhook.errors import UsageError
+from webhook.settings import CoreSettings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound=CoreSettings)
@@ -93,11 +94,9 @@ def settings_from_options(cls: type[S], kwargs: dict[str, Any], **extra: Any) ->
     flags = {name: kwargs.pop(name, None) for name in CORE_OPTION_NAMES}
     config = flags.pop("config")
     try:
-        return load_settings(cls, config_file=config, **flags, **extra)
-    except ConfigFileError as exc:
-        raise click.UsageError(str(exc)) from None
+        return load_settings(cls, config_file=config, **flags, **extra)  # or ConfigFileError, a UsageError
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
         )
-        raise click.UsageError(f"invalid settings: {problems}") from None
+        raise UsageError(f"invalid settings: {problems}") from None

@@ -6,19 +6,17 @@ Exit codes: 0 done, 1 a workload would be denied (all reasons on stderr), 2 unre
 
 from __future__ import annotations
 
-import gc
 import json
-import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import orjson
 
-from webhook.cli import OwnProcess
-from webhook.documents import Document, InputError, load_serviceaccounts, read_documents, serviceaccounts_in
+from webhook.documents import Document, load_serviceaccounts, read_documents, serviceaccounts_in
+from webhook.errors import InputError, UsageError
 from webhook.mutate import mutate_pod, serviceaccount_name
 from webhook.options import core_settings_options, settings_from_options
 from webhook.settings import CoreSettings
@@ -28,7 +26,7 @@ from webhook.workloads import pod_templates
 from webhook.yamledit import apply_ops, edit_documents
 
 EXIT_DENIED = 1
-EXIT_INPUT = 2
+EXIT_INPUT = InputError.exit_code  # unreadable input
 EXIT_CHANGED = 3
 
 
@@ -202,21 +200,14 @@ def render(
     Pod templates are found in Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
     Job, CronJob, PodTemplate and List documents; ServiceAccounts come from the input and --serviceaccounts.
     """
-    if _own_process():
-        # A short-lived process holding every document: the cyclic GC would rescan them all again and again.
-        gc.disable()
     settings = settings_from_options(CoreSettings, options)
     if not inputs:
         if sys.stdin.isatty():
-            raise click.UsageError("give manifest files or directories, or - to read stdin")
+            raise UsageError("give manifest files or directories, or - to read stdin")
         inputs = ("-",)
-    try:
-        docs = read_documents(inputs)
-        serviceaccounts = serviceaccounts_in(docs)
-        serviceaccounts.update(load_serviceaccounts(serviceaccount_files))
-    except InputError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_INPUT)
+    docs = read_documents(inputs)
+    serviceaccounts = serviceaccounts_in(docs)
+    serviceaccounts.update(load_serviceaccounts(serviceaccount_files))
 
     # Only yaml and diff print the documents' text: json prints the data, patch the ops.
     report = render_documents(docs, serviceaccounts, settings, edit=output in ("yaml", "diff"))
@@ -228,25 +219,11 @@ def render(
         for error in report.errors:
             click.echo(f"error: {error}", err=True)
         click.echo(f"{len(report.errors)} error(s): these workloads would be denied", err=True)
-        _exit(EXIT_DENIED)
+        sys.exit(EXIT_DENIED)
     sys.stdout.write(OUTPUTS[output](report))
     if fail_on_change and report.changed_templates:
         click.echo(
             f"{report.changed_templates} of {report.templates} pod template(s) would be mutated", err=True
         )
-        _exit(EXIT_CHANGED)
-    _exit(0)
-
-
-def _own_process() -> bool:
-    return isinstance(click.get_current_context().find_root().obj, OwnProcess)
-
-
-def _exit(code: int) -> NoReturn:
-    """Flush and exit; in the console script's own process, without the interpreter's teardown: freeing
-    every document object one by one would add ~5% to a big render."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if _own_process():
-        os._exit(code)
-    sys.exit(code)
+        sys.exit(EXIT_CHANGED)
+    sys.exit(0)

@@ -12,6 +12,7 @@ import click
 
 from webhook import logs
 from webhook.certs import DEFAULT_NAMESPACE, DEFAULT_SERVICE, ensure_self_signed, write_bundle
+from webhook.errors import UsageError, UserError
 from webhook.metrics import Metrics
 from webhook.options import CORE_OPTION_NAMES, core_settings_options, settings_from_options
 from webhook.server import CertReloader, ServerState, ServeSettings, bind_socket, create_app, uvicorn_server
@@ -23,7 +24,7 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 
 
 def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
-    """The ServiceAccount source the settings ask for; a click error (one line) when it cannot be had."""
+    """The ServiceAccount source the settings ask for; a UserError (one line) when it cannot be had."""
     hooks = metrics
     if settings.serviceaccounts is not None:
         try:
@@ -31,18 +32,16 @@ def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
                 settings.serviceaccounts, poll_interval=settings.serviceaccounts_reload_interval, hooks=hooks
             )
         except Exception as exc:  # InputError, OSError: the message names the file
-            raise click.ClickException(f"--serviceaccounts: {exc}".splitlines()[0]) from None
+            raise UserError(f"--serviceaccounts: {exc}".splitlines()[0]) from None
     if settings.kubeconfig is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        raise click.UsageError(
+        raise UsageError(
             "no ServiceAccount source: pass --serviceaccounts FILE, --kubeconfig FILE, or run in a cluster"
         )
     try:
         api = api_client(settings.kubeconfig)
     except Exception as exc:
         where = f"--kubeconfig {settings.kubeconfig}" if settings.kubeconfig else "in-cluster config"
-        raise click.ClickException(
-            f"{where}: cannot configure the Kubernetes client: {exc}".splitlines()[0]
-        ) from None
+        raise UserError(f"{where}: cannot configure the Kubernetes client: {exc}".splitlines()[0]) from None
     prefixes = annotation_prefixes(settings.annotation_prefix, settings.dialects)
     return ClusterCache(api, prefixes, hooks=hooks, lookup_timeout=settings.lookup_timeout)
 
@@ -50,23 +49,23 @@ def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
 def build_tls(settings: ServeSettings) -> CertReloader:
     if settings.self_signed:
         if settings.tls_cert or settings.tls_key:
-            raise click.UsageError("--self-signed and --tls-cert/--tls-key exclude each other")
+            raise UsageError("--self-signed and --tls-cert/--tls-key exclude each other")
         try:
             paths = ensure_self_signed(
                 settings.certs_dir, service=settings.service, namespace=settings.namespace
             )
         except OSError as exc:
-            raise click.ClickException(f"cannot write certificates to {settings.certs_dir}: {exc}") from None
+            raise UserError(f"cannot write certificates to {settings.certs_dir}: {exc}") from None
         cert, key = paths.cert, paths.key
         log.info("self-signed certificates ready", extra={"ca": str(paths.ca_cert)})
     elif settings.tls_cert and settings.tls_key:
         cert, key = settings.tls_cert, settings.tls_key
     else:
-        raise click.UsageError("TLS is required: pass --tls-cert and --tls-key, or --self-signed")
+        raise UsageError("TLS is required: pass --tls-cert and --tls-key, or --self-signed")
     try:
         return CertReloader(cert, key)
     except Exception as exc:
-        raise click.ClickException(f"cannot load the serving certificate {cert} / {key}: {exc}") from None
+        raise UserError(f"cannot load the serving certificate {cert} / {key}: {exc}") from None
 
 
 @click.command("serve")
@@ -116,9 +115,7 @@ def serve(settings: ServeSettings) -> None:
     try:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
-        ) from None
+        raise UserError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     port = sock.getsockname()[1]
     log.info(
         "serving",
@@ -130,6 +127,7 @@ def serve(settings: ServeSettings) -> None:
         },
     )
     server = uvicorn_server(app, settings, tls, state)
+    gc.enable()  # the console script turns it off for short runs; a server lives long
     gc.collect()
     gc.freeze()  # imports and settings live forever: later collections need not walk them
     server.run(sockets=[sock])

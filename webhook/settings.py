@@ -9,10 +9,12 @@ from typing import Annotated, Any, TypeVar
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from webhook.errors import UsageError
+
 KNOWN_DIALECTS = ("generic", "eks")
 
 
-class ConfigFileError(ValueError):
+class ConfigFileError(UsageError):
     """The --config file cannot be read or is not a mapping."""
 
 
