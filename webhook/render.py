@@ -18,7 +18,7 @@ import orjson
 from webhook.documents import Document, load_serviceaccounts, read_documents, serviceaccounts_in
 from webhook.errors import InputError, UsageError
 from webhook.mutate import mutate_pod, serviceaccount_name
-from webhook.options import core_settings_options, settings_from_options
+from webhook.options import settings_from_options, settings_options
 from webhook.settings import CoreSettings
 from webhook.textdiff import unified_diff
 from webhook.vocabulary import MAPPING_TYPES, ServiceAccountInfo
@@ -187,7 +187,7 @@ OUTPUTS = {"yaml": _yaml_stream, "json": _json_output, "patch": _patch_output, "
     is_flag=True,
     help="Exit 3 when any pod template would be mutated (CI drift check).",
 )
-@core_settings_options
+@settings_options(CoreSettings)
 def render(
     inputs: tuple[str, ...],
     serviceaccount_files: tuple[str, ...],

@@ -14,7 +14,7 @@ from webhook import logs
 from webhook.certs import DEFAULT_NAMESPACE, DEFAULT_SERVICE, ensure_self_signed, write_bundle
 from webhook.errors import UsageError, UserError
 from webhook.metrics import Metrics
-from webhook.options import CORE_OPTION_NAMES, core_settings_options, settings_from_options
+from webhook.options import settings_from_options, settings_options
 from webhook.server import CertReloader, ServerState, ServeSettings, bind_socket, create_app, uvicorn_server
 from webhook.serviceaccounts import ClusterCache, Source, StaticFileSource, annotation_prefixes, api_client
 
@@ -69,39 +69,10 @@ def build_tls(settings: ServeSettings) -> CertReloader:
 
 
 @click.command("serve")
-@click.option("--host", default=None, help="Address to listen on [0.0.0.0].")
-@click.option("--port", type=int, default=None, help="HTTPS port; 0 picks a free one [8443].")
-@click.option(
-    "--tls-cert", type=_PATH, default=None, help="Serving certificate (PEM); reloaded when it changes."
-)
-@click.option("--tls-key", type=_PATH, default=None, help="Its private key (PEM).")
-@click.option(
-    "--self-signed", is_flag=True, default=None, help="Generate a CA and serving cert into --certs-dir."
-)
-@click.option("--certs-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="[certs/]")
-@click.option("--service", default=None, help=f"Service name for --self-signed SANs [{DEFAULT_SERVICE}].")
-@click.option("--namespace", default=None, help=f"Its namespace [{DEFAULT_NAMESPACE}].")
-@click.option(
-    "--serviceaccounts", type=_PATH, default=None, help="Offline: ServiceAccounts from this YAML file."
-)
-@click.option("--kubeconfig", type=_PATH, default=None, help="Watch ServiceAccounts via this kubeconfig.")
-@click.option(
-    "--excluded-namespaces", default=None, help="Comma-separated namespaces whose pods are never mutated."
-)
-@click.option("--keepalive-timeout", type=float, default=None, help="Idle keep-alive seconds, > 90 [120].")
-@click.option("--shutdown-delay", type=float, default=None, help="On SIGTERM, serve this long unready [5].")
-@click.option(
-    "--drain-timeout", type=float, default=None, help="Then wait at most this for in-flight reviews [20]."
-)
-@click.option(
-    "--lookup-timeout", type=float, default=None, help="Deadline of a direct ServiceAccount GET [2]."
-)
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
-@core_settings_options
+@settings_options(ServeSettings)
 def serve_command(**kwargs: Any) -> None:
     """Serve the mutating admission webhook over HTTPS (POST /mutate, /healthz, /readyz, /metrics)."""
-    own = {k: v for k, v in kwargs.items() if k not in CORE_OPTION_NAMES}
-    settings = settings_from_options(ServeSettings, kwargs, **own)
+    settings = settings_from_options(ServeSettings, kwargs)
     serve(settings)
 
 
