@@ -3,20 +3,21 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-# Compiled with mypyc (setup.py): an edit to one of these rebuilds the venv's install, or the stale
-# extension module would shadow the edited source.
-COMPILED := webhook/yamledit.py webhook/mutate.py
+# Compiled with mypyc into the venv (hack/compile.py; the list is in pyproject.toml): an edit to one of these
+# rebuilds it, or the stale extension module would shadow the edited source.
+COMPILED := $(shell sed -n 's/^compiled = \[\(.*\)\]/\1/p' pyproject.toml | tr -d '",')
 PORT ?= 8443
 
 .PHONY: venv run test lint format bench bench-render bench-serve e2e-assets e2e clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py $(COMPILED)
+$(STAMP): pyproject.toml setup.py hack/compile.py $(COMPILED)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet 'setuptools>=77' 'mypy>=1.18'
-	WEBHOOK_COMPILE=1 $(BIN)/python -m pip install --quiet --no-build-isolation -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[dev]'
+	$(BIN)/python hack/compile.py
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: venv
