@@ -23,9 +23,11 @@ $(STAMP): pyproject.toml setup.py hack/compile.py $(COMPILED)
 run: venv
 	$(BIN)/webhook serve --self-signed --serviceaccounts examples/serviceaccounts.yaml --port $(PORT)
 
+# mypy: strict for the core (pyproject.toml [tool.mypy]); the import contract is tests/test_import_contract.py.
 lint: venv
 	$(BIN)/ruff check webhook tests hack setup.py
 	$(BIN)/ruff format --check webhook tests hack setup.py
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff format webhook tests hack setup.py

@@ -96,7 +96,9 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _check_list_of_objects(where: str, value: Any, problems: list[str], names: bool = True) -> list[dict]:
+def _check_list_of_objects(
+    where: str, value: Any, problems: list[str], names: bool = True
+) -> list[dict[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, list):

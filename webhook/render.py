@@ -150,10 +150,10 @@ def _diff_output(report: RenderReport) -> str:
     for rendered in report.documents:
         by_source.setdefault(rendered.doc.source, []).append(rendered)
     out: list[str] = []
-    for source, rendered in by_source.items():
-        if not any(r.ops for r in rendered):
+    for source, documents in by_source.items():
+        if not any(r.ops for r in documents):
             continue
-        old, new = [r.doc.raw for r in rendered], [r.text for r in rendered]
+        old, new = [r.doc.raw for r in documents], [r.text for r in documents]
         out.extend(unified_diff(old, new, f"a/{source}", f"b/{source}"))
     return "".join(out)
 

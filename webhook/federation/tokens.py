@@ -269,14 +269,17 @@ def request_token(
     except client.ApiException as exc:
         message = exc.reason
         with contextlib.suppress(TypeError, ValueError, AttributeError):
-            message = json.loads(exc.body).get("message") or message
+            message = json.loads(exc.body or "").get("message") or message
         raise InputError(
             f"TokenRequest for {namespace}/{name} failed: HTTP {exc.status}: {message}"
         ) from None
     except Exception as exc:  # urllib3 connection errors carry long chains; keep the first line
         raise InputError(f"TokenRequest for {namespace}/{name} failed: {str(exc).splitlines()[0]}") from None
-    expiration = result.status.expiration_timestamp
+    status = result.status
+    if status is None:
+        raise InputError(f"TokenRequest for {namespace}/{name}: the answer has no status")
+    expiration = status.expiration_timestamp
     return {
-        "token": result.status.token,
+        "token": status.token,
         "expirationTimestamp": expiration.strftime("%Y-%m-%dT%H:%M:%SZ") if expiration else None,
     }
