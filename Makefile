@@ -28,13 +28,15 @@ lint: venv
 	$(BIN)/ruff check webhook tests hack setup.py
 	$(BIN)/ruff format --check webhook tests hack setup.py
 	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_import_contract.py
 
 format: venv
 	$(BIN)/ruff format webhook tests hack setup.py
 	$(BIN)/ruff check --fix webhook tests hack setup.py
 
+# Coverage of the package as the tests import it (the console-script subprocesses are not counted).
 test: venv lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --cov=webhook --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 e2e-assets:
 	bash hack/e2e-assets.sh
