@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import io
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,12 +26,12 @@ from ruamel.yaml.error import YAMLError
 from webhook.certs import DEFAULT_NAMESPACE, covers, load_cert, paths_in
 from webhook.errors import UserError
 from webhook.settings import KNOWN_DIALECTS
+from webhook.vocabulary import is_dns1123_label
 
 SERVICE_NAME = "projected-token-webhook"
 TLS_SECRET_NAME = "projected-token-webhook-tls"
 CONTAINER_NAME = "webhook"
 FAILURE_POLICIES = ("Ignore", "Fail")
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class InstallError(UserError):
@@ -107,7 +106,7 @@ def _rename_in_flag(arg: str, old: str, new: str) -> str:
 
 def build_manifests(options: InstallOptions) -> list[Any]:
     """The base with the options applied; raises InstallError for values the cluster would reject."""
-    if not _DNS1123_LABEL.match(options.namespace):
+    if not is_dns1123_label(options.namespace):
         raise InstallError(f"--namespace {options.namespace!r} is not a DNS-1123 label (a-z, 0-9, '-')")
     if options.image is not None and (not options.image or any(c.isspace() for c in options.image)):
         raise InstallError(f"--image {options.image!r} is not an image reference")
