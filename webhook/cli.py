@@ -23,8 +23,8 @@ import click
 from webhook import __version__
 from webhook.errors import UsageError, UserError
 
-# name -> "module:attribute". Lazy because serve's FastAPI/kubernetes imports would otherwise cost
-# `webhook render` in CI a third of a second per call.
+# name -> "module:attribute". Lazy because serve's FastAPI/kubernetes imports would otherwise slow down
+# every `webhook render` call in CI (docs/benchmarks.md, "Figures behind the code's choices").
 SUBCOMMANDS = {
     "argocd": "webhook.federation.commands:argocd_group",
     "certs": "webhook.serve:certs_group",

@@ -108,7 +108,7 @@ def _yaml_stream(report: RenderReport) -> str:
 
 
 def _json(value: Any) -> str:
-    """Indented JSON: orjson (json's indenting encoder is pure Python, ~35x slower on big inputs), json for
+    """Indented JSON: orjson (json's indenting encoder is pure Python, far slower on big inputs), json for
     what orjson refuses (integers beyond 64 bits). YAML 1.1 timestamps print with str(), as json's default."""
     try:
         return orjson.dumps(

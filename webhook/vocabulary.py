@@ -94,7 +94,7 @@ class DialectResult:
     skipped: str | None = None
 
 
-# For isinstance: dict first, so plain dicts (nearly every object here) skip the ABC check, 8x slower; any
+# For isinstance: dict first, so plain dicts (nearly every object here) skip the slower ABC check; any
 # other Mapping still counts.
 MAPPING_TYPES = (dict, Mapping)
 

@@ -30,7 +30,7 @@ def edit_documents(edits: list[tuple[Document, list[dict[str, Any]], Any]]) -> l
     """New texts for (document, ops, expected data) triples: each text must load back to its expected data.
 
     Stage by stage over all documents (splice all, then check all), not document by document: each stage's
-    code and data stay hot in the CPU caches, which makes the whole ~1.25x faster on big inputs.
+    code and data stay hot in the CPU caches, which is faster on big inputs (docs/benchmarks.md).
     """
     texts: list[str | None] = []
     for doc, ops, _ in edits:
@@ -331,7 +331,7 @@ _EMITTED: dict[tuple[bytes | str, int, int], str] = {}
 def _emitted(value: Any, indent: int, offset: int) -> str:
     """`_emit`'s lines as text, memoised by the value's JSON (exact for the engine's JSON data, and any
     slip is caught by the check after the edit): the values repeat across pods, one per ServiceAccount
-    token, mount and env var. orjson makes the key ~5x faster than repr."""
+    token, mount and env var. orjson makes the key faster than repr (docs/benchmarks.md)."""
     try:
         key: tuple[bytes | str, int, int] = (orjson.dumps(value), indent, offset)
     except orjson.JSONEncodeError:

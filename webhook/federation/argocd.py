@@ -167,7 +167,7 @@ def cluster_secret(
     """The declarative ArgoCD cluster Secret; `config` is JSON built by json.dumps, so escaping is exact."""
     if not name:
         raise InputError("--name must not be empty")
-    # Seed 000 names it <name>-secret; ArgoCD cluster names may hold characters object names cannot.
+    # <name>-secret by default; ArgoCD cluster names may hold characters object names cannot.
     secret_name = secret_name or re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.") + "-secret"
     if not is_dns1123_subdomain(secret_name):
         raise InputError(f"Secret name {secret_name!r} is not a valid object name; pass --secret-name")

@@ -13,7 +13,7 @@ from webhook.vocabulary import is_dns1123_label, is_dns1123_subdomain
 FORMATS = ("v1", "v1beta1", "oidc-flags", "gardener")
 SA_USER = "system:serviceaccount:{namespace}:{name}"
 
-# Seed 000's demo role: list pods, manage deployments.
+# The rules when none are given, the demo role of a two-cluster set-up: read pods, manage deployments.
 DEFAULT_RULES: tuple[dict[str, Any], ...] = (
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch", "list"]},
     {
@@ -158,7 +158,7 @@ def username(prefix: str, namespace: str, name: str) -> str:
 
 
 def rules_from(resources: Sequence[str], verbs: Sequence[str]) -> list[dict[str, Any]]:
-    """Rules for [GROUP/]RESOURCE entries, grouped by API group; defaults are seed 000's demo role."""
+    """Rules for [GROUP/]RESOURCE entries, grouped by API group; defaults are DEFAULT_RULES."""
     if not resources and not verbs:
         return [dict(rule) for rule in DEFAULT_RULES]
     verbs = list(dict.fromkeys(verbs)) or ["get", "list", "watch"]

@@ -1,4 +1,5 @@
-"""OIDC discovery documents and JWKS exactly as kube-apiserver serves them, for static hosting (seed 000)."""
+"""OIDC discovery documents and JWKS exactly as kube-apiserver serves them, for static hosting where the
+verifying side cannot reach the issuing kube-apiserver."""
 
 from __future__ import annotations
 
