@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from webhook.errors import UsageError
-from webhook.vocabulary import MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS
+from webhook.vocabulary import MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS, mount_path_problem
 
 KNOWN_DIALECTS = ("generic", "eks")
 
@@ -86,8 +86,8 @@ class CoreSettings(BaseSettings):
     @field_validator("default_mount_path", "eks_token_mount_path")
     @classmethod
     def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"mount path {value!r} must be absolute")
+        if reason := mount_path_problem(value):  # the annotations' own rule
+            raise ValueError(f"mount path {value!r} {reason}")
         return value
 
     @classmethod
