@@ -8,12 +8,15 @@ import pytest
 
 import webhook
 
-PACKAGE = Path(webhook.__file__).parent
+SOURCES = Path(webhook.__file__).parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Whatever setup.py compiled: each extension module beside the source it was built from.
-    for module in PACKAGE.rglob("*.so"):
-        source = module.with_name(module.name.split(".", 1)[0] + ".py")
-        if source.exists() and source.stat().st_mtime > module.stat().st_mtime:
-            pytest.exit(f"{module.name} is older than {source.name}: rebuild with `make venv`", returncode=4)
+    # Wherever the package finds modules: the virtualenv's compiled ones (hack/compile.py) come first.
+    for directory in map(Path, webhook.__path__):
+        for module in directory.rglob("*.so"):
+            source = SOURCES / module.relative_to(directory).with_name(module.name.split(".", 1)[0] + ".py")
+            if directory == SOURCES:
+                pytest.exit(f"{module} is compiled into the source tree: `make venv` removes it", 4)
+            if source.exists() and source.stat().st_mtime > module.stat().st_mtime:
+                pytest.exit(f"{module.name} is older than {source.name}: rebuild with `make venv`", 4)

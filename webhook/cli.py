@@ -1,15 +1,30 @@
-"""The `webhook` command: one group whose subcommands are imported only when they run."""
+"""The `webhook` command: one group whose subcommands are imported only when they run.
+
+Where a command lives: SUBCOMMANDS names, for each subcommand, the module holding its click definition:
+a generator for the trusting side in webhook/federation/commands (one module per command or group), any
+other command in the module of the work it drives (render.py, serve.py, install.py for `manifests`). Its
+click code only reads flags, calls that work and prints; what the user must fix is raised as a
+webhook.errors.UserError, which this module alone turns into click's message and exit status.
+Process housekeeping (garbage collector, interpreter teardown) belongs to the console script, run().
+"""
 
 from __future__ import annotations
 
+import functools
+import gc
 import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import IO, Any
 
 import click
 
 from webhook import __version__
+from webhook.errors import UsageError, UserError
 
-# name -> "module:attribute"; each subcommand lives beside the code it drives. Lazy because serve's
-# FastAPI/kubernetes imports would otherwise cost `webhook render` in CI a third of a second per call.
+# name -> "module:attribute". Lazy because serve's FastAPI/kubernetes imports would otherwise slow down
+# every `webhook render` call in CI (docs/benchmarks.md, "Figures behind the code's choices").
 SUBCOMMANDS = {
     "argocd": "webhook.federation.commands.argocd:argocd_group",
     "certs": "webhook.certs_command:certs_group",
@@ -28,6 +43,44 @@ SUBCOMMANDS = {
 }
 
 
+class UserFailure(click.ClickException):
+    """A UserError as click shows and exits: `<label>: <message>` on stderr, the error's exit status."""
+
+    def __init__(self, error: UserError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code  # type: ignore[misc]
+        self.label = error.label
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"{self.label}: {self.format_message()}", file=file, err=file is None)
+
+
+def _reporting_user_errors(callback: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(callback)
+    def invoke(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except UsageError as exc:
+            # Raised inside the command's context, so click adds its usage line and help hint.
+            raise click.UsageError(str(exc)) from None
+        except UserError as exc:
+            raise UserFailure(exc) from None
+
+    invoke.reports_user_errors = True  # type: ignore[attr-defined]
+    return invoke
+
+
+def report_user_errors(command: click.Command) -> click.Command:
+    """Make every callback of `command` (and of its subcommands) end a UserError as click's message."""
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            report_user_errors(subcommand)
+    callback = command.callback
+    if callback is not None and not getattr(callback, "reports_user_errors", False):
+        command.callback = _reporting_user_errors(callback)
+    return command
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *SUBCOMMANDS})
@@ -38,7 +91,7 @@ class LazyGroup(click.Group):
         module, attribute = SUBCOMMANDS[cmd_name].split(":")
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command) and command.name == cmd_name, SUBCOMMANDS[cmd_name]
-        return command
+        return report_user_errors(command)
 
 
 @click.group(
@@ -49,11 +102,24 @@ def main() -> None:
     """Inject audience-bound projected service-account tokens into pods, and make them trusted elsewhere."""
 
 
-class OwnProcess:
-    """The root context's obj when the CLI runs as the `webhook` console script rather than inside another
-    program (a test's CliRunner): a command may then skip housekeeping the process will never need."""
-
-
 def run() -> None:
-    """The `webhook` console script."""
-    main(obj=OwnProcess())
+    """The `webhook` console script: the CLI in a short-lived process of its own (tests run `main` in theirs).
+
+    The cyclic garbage collector is off: a big render holds every document, and the collector would rescan
+    them all again and again (`webhook serve`, long-lived, turns it back on). At the end the process exits
+    without the interpreter's teardown, which would free every document object one by one (both measured in
+    docs/benchmarks.md). A traceback (a bug) still takes the normal way out.
+    """
+    gc.disable()
+    code: object = 0
+    try:
+        main()
+    except SystemExit as exc:  # click's standalone mode always ends here
+        code = exc.code
+    if not isinstance(code, int):
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

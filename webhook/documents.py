@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webhook.errors import InputError
 from webhook.vocabulary import MAPPING_TYPES, ServiceAccountError, ServiceAccountInfo, serviceaccount_view
 
 try:
@@ -132,16 +133,6 @@ def _exact_flags(text: str, raws: list[str]) -> list[bool]:
 
 def _has_yaml11_break(raw: str) -> bool:
     return not raw.isascii() and any(char in raw for char in _YAML11_BREAKS)
-
-
-class InputError(Exception):
-    """Unreadable input: where (file, line) and why, in one line."""
-
-    def __init__(self, source: str, line: int, reason: str) -> None:
-        super().__init__(f"{source}:{line}: {reason}" if line else f"{source}: {reason}")
-        self.source = source
-        self.line = line
-        self.reason = reason
 
 
 @dataclass(slots=True)

@@ -18,8 +18,9 @@ from typing import Any
 
 import click
 
+from webhook.errors import UserError
 from webhook.mutate import mutate_pod, serviceaccount_name
-from webhook.options import core_settings_options, settings_from_options
+from webhook.options import settings_from_options, settings_options
 from webhook.settings import CoreSettings
 from webhook.vocabulary import (
     MAPPING_TYPES,
@@ -65,7 +66,9 @@ def mounted_tokens(pod: Mapping[str, Any]) -> list[_Mounted]:
     for volume in spec.get("volumes") or ():
         name = volume.get("name") if isinstance(volume, MAPPING_TYPES) else None
         projected = volume.get("projected") if isinstance(name, str) else None
-        if not isinstance(projected, MAPPING_TYPES) or name.startswith(RESERVED_VOLUME_PREFIX):
+        if not isinstance(name, str) or not isinstance(projected, MAPPING_TYPES):
+            continue
+        if name.startswith(RESERVED_VOLUME_PREFIX):
             continue
         tokens = [s.get("serviceAccountToken") for s in projected.get("sources") or () if isinstance(s, dict)]
         sources[name] = [t for t in tokens if isinstance(t, MAPPING_TYPES)]
@@ -231,12 +234,18 @@ class _Cluster:
 
         read = {"ReplicaSet": self.apps.read_namespaced_replica_set, "Job": self.batch.read_namespaced_job}
         try:
-            response = read[kind](name, namespace, _preload_content=False)
+            response: Any = read[kind](name, namespace, _preload_content=False)  # raw: parsed below
         except ApiException:
             return None  # gone or not readable: report the ReplicaSet/Job itself
         meta = json.loads(response.data).get("metadata") or {}
         refs = [r for r in meta.get("ownerReferences") or () if r.get("controller")]
         return (refs[0]["kind"], refs[0]["name"]) if refs else None
+
+
+class ClusterUnreadable(UserError):
+    """The cluster, or the kubeconfig naming it, cannot be read."""
+
+    exit_code = EXIT_ERROR
 
 
 @click.command("drift")
@@ -247,7 +256,7 @@ class _Cluster:
 @click.option("-n", "--namespace", default=None, help="One namespace [all].")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--fail-on-drift", is_flag=True, help="Exit 3 when any pod drifted (cron jobs, CI).")
-@core_settings_options
+@settings_options(CoreSettings)
 def drift_command(
     kubeconfig: Path | None,
     context: str | None,
@@ -271,8 +280,7 @@ def drift_command(
         report = drift_report(cluster.pods(namespace), accounts, settings, cluster.owner)
     except Exception as exc:  # the cluster's fault or the kubeconfig's: one line, no traceback
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        click.echo(f"Error: cannot read the cluster: {message}", err=True)
-        sys.exit(EXIT_ERROR)
+        raise ClusterUnreadable(f"cannot read the cluster: {message}") from None
     sys.stdout.write(_json(report) if output == "json" else _text(report))
     if fail_on_drift and report:
         click.echo(f"{sum(len(o.pods) for o in report)} pod(s) drifted", err=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import io
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,16 +24,17 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from webhook.certs import DEFAULT_NAMESPACE, covers, load_cert, paths_in
+from webhook.errors import UserError
 from webhook.settings import KNOWN_DIALECTS
+from webhook.vocabulary import is_dns1123_label
 
 SERVICE_NAME = "projected-token-webhook"
 TLS_SECRET_NAME = "projected-token-webhook-tls"
 CONTAINER_NAME = "webhook"
 FAILURE_POLICIES = ("Ignore", "Fail")
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-class InstallError(ValueError):
+class InstallError(UserError):
     """An option or input file that cannot make a valid install."""
 
 
@@ -106,7 +106,7 @@ def _rename_in_flag(arg: str, old: str, new: str) -> str:
 
 def build_manifests(options: InstallOptions) -> list[Any]:
     """The base with the options applied; raises InstallError for values the cluster would reject."""
-    if not _DNS1123_LABEL.match(options.namespace):
+    if not is_dns1123_label(options.namespace):
         raise InstallError(f"--namespace {options.namespace!r} is not a DNS-1123 label (a-z, 0-9, '-')")
     if options.image is not None and (not options.image or any(c.isspace() for c in options.image)):
         raise InstallError(f"--image {options.image!r} is not an image reference")
@@ -240,8 +240,8 @@ def manifests_command(
             tls_secret=tls_secret,
         )
         text = dump(build_manifests(options))
-    except (InstallError, OSError, YAMLError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+    except (OSError, YAMLError) as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
     if ca_bundle is None:
         click.echo(
             "note: no caBundle set; the kube-apiserver will not trust the webhook until one is "

@@ -1,103 +1,106 @@
-"""Click options for the core settings, shared by `webhook render` and `webhook serve`.
+"""Click options generated from a settings model, shared by `webhook render` and `webhook serve`.
 
-Usage:
+Each field of the model is a flag named after it (`default_mount_path` -> `--default-mount-path`), with the
+field's description as help and its default shown; webhook.settings.Flag tunes a field's flag. Usage:
 
     @click.command()
-    @core_settings_options
+    @settings_options(CoreSettings)
     def cmd(**kwargs):
-        settings = settings_from_options(CoreSettings, kwargs)   # pops the core keys out of kwargs
+        settings = settings_from_options(CoreSettings, kwargs)   # pops the settings' keys out of kwargs
 
 Every option defaults to None ("not given") so env vars (WEBHOOK_*) and the --config file still apply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from types import NoneType, UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import click
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
-from webhook.settings import ConfigFileError, CoreSettings, load_settings
+from webhook.errors import UsageError
+from webhook.settings import CoreSettings, Flag, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound=CoreSettings)
 
-CORE_OPTION_NAMES = (
-    "config",
-    "annotation_prefix",
-    "dialects",
-    "default_expiration_seconds",
-    "default_mount_path",
-    "eks_region",
-    "eks_sts_regional_endpoints",
-    "eks_token_audience",
-    "eks_token_mount_path",
-    "eks_token_expiration",
-)
-
-_OPTIONS = (
-    click.option(
-        "--config",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="YAML file of settings (keys as the long flags, without --). Flags and WEBHOOK_* env vars win.",
-    ),
-    click.option(
-        "--annotation-prefix", default=None, help="Prefix of the generic annotations [projected-token.io]."
-    ),
-    click.option(
-        "--dialects", default=None, help="Comma-separated dialects to enable: generic, eks [generic]."
-    ),
-    click.option(
-        "--default-expiration-seconds", type=int, default=None, help="Generic token lifetime default [3600]."
-    ),
-    click.option(
-        "--default-mount-path",
-        default=None,
-        help="Generic token directory default [/var/run/secrets/tokens].",
-    ),
-    click.option("--eks-region", default=None, help="EKS: set AWS_REGION and AWS_DEFAULT_REGION to this."),
-    click.option(
-        "--eks-sts-regional-endpoints/--no-eks-sts-regional-endpoints",
-        default=None,
-        help="EKS: set AWS_STS_REGIONAL_ENDPOINTS=regional unless the ServiceAccount says otherwise.",
-    ),
-    click.option(
-        "--eks-token-audience", default=None, help="EKS: default token audience [sts.amazonaws.com]."
-    ),
-    click.option(
-        "--eks-token-mount-path",
-        default=None,
-        help="EKS: token directory [/var/run/secrets/eks.amazonaws.com/serviceaccount].",
-    ),
-    click.option(
-        "--eks-token-expiration", type=int, default=None, help="EKS: default token lifetime [86400]."
-    ),
+CONFIG_OPTION = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML file of settings (keys as the long flags, without --). Flags and WEBHOOK_* env vars win.",
 )
 
 
-def core_settings_options(func: F) -> F:
-    """Add the core settings flags (see CORE_OPTION_NAMES) to a click command."""
-    for option in reversed(_OPTIONS):
-        func = option(func)
-    return func
+def flag_fields(model: type[CoreSettings]) -> Iterator[tuple[str, FieldInfo]]:
+    """The fields that are flags: the model's own first, then the core's (the order of --help)."""
+    fields = model.model_fields
+    own = [name for name in fields if name not in CoreSettings.model_fields]
+    for name in [*own, *CoreSettings.model_fields]:
+        if not _flag(fields[name]).env_only:
+            yield name, fields[name]
 
 
-def settings_from_options(cls: type[S], kwargs: dict[str, Any], **extra: Any) -> S:
-    """Pop the core option values out of kwargs and build settings; bad values end in a one-line error.
+def settings_options(model: type[CoreSettings]) -> Callable[[F], F]:
+    """Add --config and a flag per field of `model` to a click command."""
+    options = [CONFIG_OPTION, *(_option(name, field) for name, field in flag_fields(model))]
 
-    `extra` carries the caller's own settings fields (e.g. the server's), with None meaning "not given".
-    """
-    flags = {name: kwargs.pop(name, None) for name in CORE_OPTION_NAMES}
-    config = flags.pop("config")
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def settings_from_options(cls: type[S], kwargs: dict[str, Any]) -> S:
+    """Pop --config and the settings' flags out of kwargs and build settings; bad values are a UsageError."""
+    config = kwargs.pop("config", None)
+    flags = {name: kwargs.pop(name, None) for name, _ in flag_fields(cls)}
     try:
-        return load_settings(cls, config_file=config, **flags, **extra)
-    except ConfigFileError as exc:
-        raise click.UsageError(str(exc)) from None
+        return load_settings(cls, config_file=config, **flags)  # or ConfigFileError, a UsageError
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
         )
-        raise click.UsageError(f"invalid settings: {problems}") from None
+        raise UsageError(f"invalid settings: {problems}") from None
+
+
+def _flag(field: FieldInfo) -> Flag:
+    return next((m for m in field.metadata if isinstance(m, Flag)), Flag())
+
+
+def _option(name: str, field: FieldInfo) -> Callable[[F], F]:
+    flag, spec = "--" + name.replace("_", "-"), _flag(field)
+    kind = _without_none(field.annotation)
+    help = field.description or ""
+    default = field.get_default(call_default_factory=True)
+    if default not in (None, "", False, []):
+        help += f" [{','.join(default) if isinstance(default, list) else default}]"
+    kwargs: dict[str, Any] = {"default": None, "help": help}
+    declarations = [flag]
+    if kind is bool:
+        if spec.negatable:
+            declarations = [f"{flag}/--no-{flag[2:]}"]
+        else:
+            kwargs["is_flag"] = True
+    elif get_origin(kind) is Literal:
+        kwargs["type"] = click.Choice([str(choice) for choice in get_args(kind)])
+    elif kind in (int, float):
+        kwargs["type"] = kind
+    elif kind is Path:
+        kwargs["type"] = click.Path(file_okay=not spec.directory, dir_okay=spec.directory, path_type=Path)
+    return click.option(*declarations, name, **kwargs)
+
+
+def _without_none(annotation: Any) -> Any:
+    """`X | None` -> X."""
+    if get_origin(annotation) in (Union, UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not NoneType]
+        if len(args) == 1:
+            return args[0]
+    return annotation

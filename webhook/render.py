@@ -6,31 +6,28 @@ Exit codes: 0 done, 1 a workload would be denied (all reasons on stderr), 2 unre
 
 from __future__ import annotations
 
-import gc
 import json
-import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import orjson
 
-from webhook.cli import OwnProcess
 from webhook.decision import DEFAULT_NAMESPACE, SKIPPED, decide, subject_of
 from webhook.documents import (
     BOM,
     Document,
-    InputError,
     load_serviceaccounts,
     objects,
     parse,
     read_documents,
     serviceaccounts_in,
 )
-from webhook.options import core_settings_options, settings_from_options
+from webhook.errors import InputError, UsageError
+from webhook.options import settings_from_options, settings_options
 from webhook.selectors import Scope, ScopeError, parse_namespace_labels, scope_from_objects
 from webhook.settings import CoreSettings
 from webhook.textdiff import unified_diff
@@ -39,7 +36,7 @@ from webhook.workloads import pod_templates
 from webhook.yamledit import apply_ops, edit_documents
 
 EXIT_DENIED = 1
-EXIT_INPUT = 2
+EXIT_INPUT = InputError.exit_code  # unreadable input
 EXIT_CHANGED = 3
 
 
@@ -160,7 +157,7 @@ def _yaml_stream(report: RenderReport) -> str:
 
 
 def _json(value: Any) -> str:
-    """Indented JSON: orjson (json's indenting encoder is pure Python, ~35x slower on big inputs), json for
+    """Indented JSON: orjson (json's indenting encoder is pure Python, far slower on big inputs), json for
     what orjson refuses (integers beyond 64 bits). YAML 1.1 timestamps print with str(), as json's default."""
     try:
         return orjson.dumps(
@@ -202,10 +199,10 @@ def _diff_output(report: RenderReport) -> str:
     for rendered in report.documents:
         by_source.setdefault(rendered.doc.source, []).append(rendered)
     out: list[str] = []
-    for source, rendered in by_source.items():
-        if not any(r.ops for r in rendered):
+    for source, documents in by_source.items():
+        if not any(r.ops for r in documents):
             continue
-        old, new = [r.doc.raw for r in rendered], [r.text for r in rendered]
+        old, new = [r.doc.raw for r in documents], [r.text for r in documents]
         out.extend(unified_diff(old, new, f"a/{source}", f"b/{source}"))
     return "".join(out)
 
@@ -270,7 +267,7 @@ OUTPUTS = {"yaml": _yaml_stream, "json": _json_output, "patch": _patch_output, "
     metavar="NS,...",
     help="The server's --excluded-namespaces [as in the --webhook-config install, else the shipped one].",
 )
-@core_settings_options
+@settings_options(CoreSettings)
 def render(
     inputs: tuple[str, ...],
     serviceaccount_files: tuple[str, ...],
@@ -287,13 +284,10 @@ def render(
     Pod templates are found in Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
     Job, CronJob, PodTemplate and List documents; ServiceAccounts come from the input and --serviceaccounts.
     """
-    if _own_process():
-        # A short-lived process holding every document: the cyclic GC would rescan them all again and again.
-        gc.disable()
     settings = settings_from_options(CoreSettings, options)
     if not inputs:
         if sys.stdin.isatty():
-            raise click.UsageError("give manifest files or directories, or - to read stdin")
+            raise UsageError("give manifest files or directories, or - to read stdin")
         inputs = ("-",)
     try:
         docs = read_documents(inputs)
@@ -321,14 +315,14 @@ def render(
         for error in report.errors:
             click.echo(f"error: {error}", err=True)
         click.echo(f"{len(report.errors)} error(s): these workloads would be denied", err=True)
-        _exit(EXIT_DENIED)
+        sys.exit(EXIT_DENIED)
     sys.stdout.write(OUTPUTS[output](report))
     if fail_on_change and report.changed_templates:
         click.echo(
             f"{report.changed_templates} of {report.templates} pod template(s) would be mutated", err=True
         )
-        _exit(EXIT_CHANGED)
-    _exit(0)
+        sys.exit(EXIT_CHANGED)
+    sys.exit(0)
 
 
 SHIPPED = "the shipped install (webhook manifests)"
@@ -375,17 +369,3 @@ def _shipped_documents() -> list[Document]:
         p.name for p in root.iterdir() if p.name.endswith(".yaml") and p.name != "kustomization.yaml"
     )
     return [doc for name in names for doc in parse(f"{SHIPPED}: {name}", (root / name).read_text())]
-
-
-def _own_process() -> bool:
-    return isinstance(click.get_current_context().find_root().obj, OwnProcess)
-
-
-def _exit(code: int) -> NoReturn:
-    """Flush and exit; in the console script's own process, without the interpreter's teardown: freeing
-    every document object one by one would add ~5% to a big render."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if _own_process():
-        os._exit(code)
-    sys.exit(code)

@@ -14,9 +14,10 @@ from webhook import logs
 from webhook.app import create_app
 from webhook.certs import DEFAULT_NAMESPACE, DEFAULT_SERVICE, ensure_self_signed
 from webhook.drain import ServerState
+from webhook.errors import UsageError, UserError
 from webhook.httpserver import bind_socket, uvicorn_server
 from webhook.metrics import Metrics
-from webhook.options import CORE_OPTION_NAMES, core_settings_options, settings_from_options
+from webhook.options import settings_from_options, settings_options
 from webhook.serve_settings import ServeSettings
 from webhook.serviceaccounts import ClusterCache, Source, StaticFileSource, annotation_prefixes, api_client
 from webhook.tls import CertReloader
@@ -27,7 +28,7 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 
 
 def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
-    """The ServiceAccount source the settings ask for; a click error (one line) when it cannot be had."""
+    """The ServiceAccount source the settings ask for; a UserError (one line) when it cannot be had."""
     hooks = metrics
     if settings.serviceaccounts is not None:
         try:
@@ -35,18 +36,16 @@ def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
                 settings.serviceaccounts, poll_interval=settings.serviceaccounts_reload_interval, hooks=hooks
             )
         except Exception as exc:  # InputError, OSError: the message names the file
-            raise click.ClickException(f"--serviceaccounts: {exc}".splitlines()[0]) from None
+            raise UserError(f"--serviceaccounts: {exc}".splitlines()[0]) from None
     if settings.kubeconfig is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        raise click.UsageError(
+        raise UsageError(
             "no ServiceAccount source: pass --serviceaccounts FILE, --kubeconfig FILE, or run in a cluster"
         )
     try:
         api = api_client(settings.kubeconfig)
     except Exception as exc:
         where = f"--kubeconfig {settings.kubeconfig}" if settings.kubeconfig else "in-cluster config"
-        raise click.ClickException(
-            f"{where}: cannot configure the Kubernetes client: {exc}".splitlines()[0]
-        ) from None
+        raise UserError(f"{where}: cannot configure the Kubernetes client: {exc}".splitlines()[0]) from None
     prefixes = annotation_prefixes(settings.annotation_prefix, settings.dialects)
     return ClusterCache(api, prefixes, hooks=hooks, lookup_timeout=settings.lookup_timeout)
 
@@ -54,59 +53,30 @@ def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
 def build_tls(settings: ServeSettings) -> CertReloader:
     if settings.self_signed:
         if settings.tls_cert or settings.tls_key:
-            raise click.UsageError("--self-signed and --tls-cert/--tls-key exclude each other")
+            raise UsageError("--self-signed and --tls-cert/--tls-key exclude each other")
         try:
             paths = ensure_self_signed(
                 settings.certs_dir, service=settings.service, namespace=settings.namespace
             )
         except OSError as exc:
-            raise click.ClickException(f"cannot write certificates to {settings.certs_dir}: {exc}") from None
+            raise UserError(f"cannot write certificates to {settings.certs_dir}: {exc}") from None
         cert, key = paths.cert, paths.key
         log.info("self-signed certificates ready", extra={"ca": str(paths.ca_cert)})
     elif settings.tls_cert and settings.tls_key:
         cert, key = settings.tls_cert, settings.tls_key
     else:
-        raise click.UsageError("TLS is required: pass --tls-cert and --tls-key, or --self-signed")
+        raise UsageError("TLS is required: pass --tls-cert and --tls-key, or --self-signed")
     try:
         return CertReloader(cert, key)
     except Exception as exc:
-        raise click.ClickException(f"cannot load the serving certificate {cert} / {key}: {exc}") from None
+        raise UserError(f"cannot load the serving certificate {cert} / {key}: {exc}") from None
 
 
 @click.command("serve")
-@click.option("--host", default=None, help="Address to listen on [0.0.0.0].")
-@click.option("--port", type=int, default=None, help="HTTPS port; 0 picks a free one [8443].")
-@click.option(
-    "--tls-cert", type=_PATH, default=None, help="Serving certificate (PEM); reloaded when it changes."
-)
-@click.option("--tls-key", type=_PATH, default=None, help="Its private key (PEM).")
-@click.option(
-    "--self-signed", is_flag=True, default=None, help="Generate a CA and serving cert into --certs-dir."
-)
-@click.option("--certs-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="[certs/]")
-@click.option("--service", default=None, help=f"Service name for --self-signed SANs [{DEFAULT_SERVICE}].")
-@click.option("--namespace", default=None, help=f"Its namespace [{DEFAULT_NAMESPACE}].")
-@click.option(
-    "--serviceaccounts", type=_PATH, default=None, help="Offline: ServiceAccounts from this YAML file."
-)
-@click.option("--kubeconfig", type=_PATH, default=None, help="Watch ServiceAccounts via this kubeconfig.")
-@click.option(
-    "--excluded-namespaces", default=None, help="Comma-separated namespaces whose pods are never mutated."
-)
-@click.option("--keepalive-timeout", type=float, default=None, help="Idle keep-alive seconds, > 90 [120].")
-@click.option("--shutdown-delay", type=float, default=None, help="On SIGTERM, serve this long unready [5].")
-@click.option(
-    "--drain-timeout", type=float, default=None, help="Then wait at most this for in-flight reviews [20]."
-)
-@click.option(
-    "--lookup-timeout", type=float, default=None, help="Deadline of a direct ServiceAccount GET [2]."
-)
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
-@core_settings_options
+@settings_options(ServeSettings)
 def serve_command(**kwargs: Any) -> None:
     """Serve the mutating admission webhook over HTTPS (POST /mutate, /healthz, /readyz, /metrics)."""
-    own = {k: v for k, v in kwargs.items() if k not in CORE_OPTION_NAMES}
-    settings = settings_from_options(ServeSettings, kwargs, **own)
+    settings = settings_from_options(ServeSettings, kwargs)
     serve(settings)
 
 
@@ -120,9 +90,7 @@ def serve(settings: ServeSettings) -> None:
     try:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
-        ) from None
+        raise UserError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     port = sock.getsockname()[1]
     log.info(
         "serving",
@@ -134,6 +102,7 @@ def serve(settings: ServeSettings) -> None:
         },
     )
     server = uvicorn_server(app, settings, tls, state)
+    gc.enable()  # the console script turns it off for short runs; a server lives long
     gc.collect()
     gc.freeze()  # imports and settings live forever: later collections need not walk them
     server.run(sockets=[sock])

@@ -284,7 +284,8 @@ class ClusterCache:
             }
             if token:
                 kwargs["_continue"] = token
-            resp = self._core.list_service_account_for_all_namespaces(**kwargs)
+            # _preload_content=False: the raw urllib3 response, parsed here (no model objects).
+            resp: Any = self._core.list_service_account_for_all_namespaces(**kwargs)
             page = json.loads(resp.data)
             resource_version = self.apply_page(store, page)
             token = (page.get("metadata") or {}).get("continue")
@@ -396,7 +397,7 @@ class ClusterCache:
         from kubernetes.client.rest import ApiException
 
         try:
-            resp = self._core.read_namespaced_service_account(
+            resp: Any = self._core.read_namespaced_service_account(
                 name, namespace, _preload_content=False, _request_timeout=self.lookup_timeout
             )
         except ApiException as exc:

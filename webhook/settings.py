@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from webhook.errors import UsageError
+from webhook.vocabulary import MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS, mount_path_problem
+
 KNOWN_DIALECTS = ("generic", "eks")
 
 
-class ConfigFileError(ValueError):
+@dataclass(frozen=True)
+class Flag:
+    """How a settings field shows on the command line, beside its description and default (the click
+    options are generated from the model: webhook/options.py). A field without one is a plain flag."""
+
+    negatable: bool = False  # a bool that also has --no-<name>
+    directory: bool = False  # a Path that names a directory, not a file
+    env_only: bool = False  # no flag: WEBHOOK_<NAME> or the config file only
+
+
+class ConfigFileError(UsageError):
     """The --config file cannot be read or is not a mapping."""
 
 
@@ -21,18 +35,36 @@ class CoreSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WEBHOOK_", extra="forbid", validate_default=True)
 
-    annotation_prefix: str = "projected-token.io"
+    annotation_prefix: str = Field("projected-token.io", description="Prefix of the generic annotations.")
     # NoDecode: WEBHOOK_DIALECTS=generic,eks is a comma list, not JSON.
-    dialects: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["generic"])
-    default_expiration_seconds: int = Field(3600, ge=600, le=4294967296)
-    default_mount_path: str = "/var/run/secrets/tokens"
+    dialects: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["generic"],
+        description=f"Comma-separated dialects to enable: {', '.join(KNOWN_DIALECTS)}.",
+    )
+    default_expiration_seconds: int = Field(
+        3600,
+        ge=MIN_EXPIRATION_SECONDS,
+        le=MAX_EXPIRATION_SECONDS,
+        description="Generic token lifetime default.",
+    )
+    default_mount_path: str = Field("/var/run/secrets/tokens", description="Generic token directory default.")
 
     # Mirrors the EKS Pod Identity Webhook's flags (--aws-default-region, --sts-regional-endpoint, ...).
-    eks_region: str = ""
-    eks_sts_regional_endpoints: bool = False
-    eks_token_audience: str = "sts.amazonaws.com"
-    eks_token_mount_path: str = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
-    eks_token_expiration: int = Field(86400, ge=600, le=4294967296)
+    eks_region: str = Field("", description="EKS: set AWS_REGION and AWS_DEFAULT_REGION to this.")
+    eks_sts_regional_endpoints: Annotated[bool, Flag(negatable=True)] = Field(
+        False,
+        description="EKS: set AWS_STS_REGIONAL_ENDPOINTS=regional unless the ServiceAccount says otherwise.",
+    )
+    eks_token_audience: str = Field("sts.amazonaws.com", description="EKS: default token audience.")
+    eks_token_mount_path: str = Field(
+        "/var/run/secrets/eks.amazonaws.com/serviceaccount", description="EKS: token directory."
+    )
+    eks_token_expiration: int = Field(
+        86400,
+        ge=MIN_EXPIRATION_SECONDS,
+        le=MAX_EXPIRATION_SECONDS,
+        description="EKS: default token lifetime.",
+    )
 
     @field_validator("dialects", mode="before")
     @classmethod
@@ -54,11 +86,7 @@ class CoreSettings(BaseSettings):
     @field_validator("default_mount_path", "eks_token_mount_path")
     @classmethod
     def _absolute(cls, value: str) -> str:
-        from webhook.vocabulary import (
-            mount_path_problem,
-        )  # the annotations' own rule (no settings import there)
-
-        if reason := mount_path_problem(value):
+        if reason := mount_path_problem(value):  # the annotations' own rule
             raise ValueError(f"mount path {value!r} {reason}")
         return value
 

@@ -48,7 +48,7 @@ def _edit_script(
     for before, after in zip(old_parts, new_parts, strict=True):
         a, b = _lines(before), _lines(after)
         if before == after:
-            codes: list[Opcode] = [("equal", 0, len(a), 0, len(b))] if a else []
+            codes: Sequence[Opcode] = [("equal", 0, len(a), 0, len(b))] if a else []
         else:
             codes = difflib.SequenceMatcher(None, a, b).get_opcodes()
         i0, j0 = len(old), len(new)

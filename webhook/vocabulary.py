@@ -22,6 +22,17 @@ SERVICEACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 RESERVED_VOLUME_PREFIX = "kube-api-access-"
 
 
+def is_dns1123_label(value: str) -> bool:
+    """A DNS-1123 label, as Kubernetes checks names and namespaces: a-z, 0-9 and '-', alphanumeric at both
+    ends, at most 63 characters."""
+    return len(value) <= 63 and DNS1123_LABEL_RE.fullmatch(value) is not None
+
+
+def is_dns1123_subdomain(value: str) -> bool:
+    """A DNS-1123 subdomain (most object names): labels joined by '.', at most 253 characters."""
+    return len(value) <= 253 and all(DNS1123_LABEL_RE.fullmatch(label) for label in value.split("."))
+
+
 @dataclass(frozen=True)
 class ServiceAccountInfo:
     """What the dialects read from a ServiceAccount; nothing else is kept (caches stay small)."""
@@ -153,7 +164,7 @@ class DialectResult:
     skipped: str | None = None
 
 
-# For isinstance: dict first, so plain dicts (nearly every object here) skip the ABC check, 8x slower; any
+# For isinstance: dict first, so plain dicts (nearly every object here) skip the slower ABC check; any
 # other Mapping still counts.
 MAPPING_TYPES = (dict, Mapping)
 

@@ -56,7 +56,8 @@ def pod_templates(obj: Any, pointer: str = "", default_namespace: str = "default
         template = template.get(key) if isinstance(template, MAPPING_TYPES) else None
     if not isinstance(template, MAPPING_TYPES) or not isinstance(template.get("spec"), MAPPING_TYPES):
         return
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), MAPPING_TYPES) else {}
+    metadata = obj.get("metadata")
+    meta: Mapping[str, Any] = metadata if isinstance(metadata, MAPPING_TYPES) else {}
     name = meta.get("name") or meta.get("generateName") or "<unnamed>"
     namespace = meta.get("namespace") or default_namespace
     yield PodTemplate(

@@ -48,7 +48,8 @@ def edit_documents(
 
     A document that only a plain dump can edit (the edit goes through nodes its anchors and aliases share)
     gets a note in `notes`. Stage by stage over all documents (splice all, then check all), not document by
-    document: each stage's code and data stay hot in the CPU caches, which makes the whole ~1.25x faster.
+    document: each stage's code and data stay hot in the CPU caches, which is faster on big inputs
+    (docs/benchmarks.md).
     """
     texts: list[str | None] = []
     for doc, ops, _ in edits:
@@ -366,7 +367,7 @@ _EMITTED: dict[tuple[bytes | str, int, int], str] = {}
 def _emitted(value: Any, indent: int, offset: int) -> str:
     """`_emit`'s lines as text, memoised by the value's JSON (exact for the engine's JSON data, and any
     slip is caught by the check after the edit): the values repeat across pods, one per ServiceAccount
-    token, mount and env var. orjson makes the key ~5x faster than repr."""
+    token, mount and env var. orjson makes the key faster than repr (docs/benchmarks.md)."""
     try:
         key: tuple[bytes | str, int, int] = (orjson.dumps(value), indent, offset)
     except orjson.JSONEncodeError:

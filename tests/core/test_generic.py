@@ -1,7 +1,7 @@
 """The generic dialect, rule by rule (DESIGN.md), through mutate_pod on real pods.
 
-Every case goes through core_support.run: the patch is applied with jsonpatch, the result validated against
-the Kubernetes OpenAPI schema, and a second pass must be empty.
+Every case goes through tests.core.support.run: the patch is applied with jsonpatch, the result validated
+against the Kubernetes OpenAPI schema, and a second pass must be empty.
 """
 
 from __future__ import annotations

@@ -165,6 +165,8 @@ def test_kubeconfig_exec_command_runs(run, ca_file: Path, tmp_path: Path, make_t
         (["--server", "https://:443"], "has no host"),
         (["--name", "Down"], "--name 'Down' must be a DNS-1123 label"),
         (["--namespace", "Demo"], "--namespace 'Demo' is not a valid namespace name"),
+        (["--name", "d" * 64], "must be a DNS-1123 label"),  # a label has at most 63 characters
+        (["--namespace", "n" * 64], "is not a valid namespace name"),
         (["--token-file", ""], "--token-file must not be empty"),
     ],
 )

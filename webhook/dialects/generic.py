@@ -11,7 +11,6 @@ from typing import Any
 
 from webhook.settings import CoreSettings
 from webhook.vocabulary import (
-    DNS1123_LABEL_RE,
     ENV_NAME_RE,
     MAPPING_TYPES,
     MAX_EXPIRATION_SECONDS,
@@ -22,6 +21,7 @@ from webhook.vocabulary import (
     ServiceAccountInfo,
     TokenSpec,
     clean_path,
+    is_dns1123_label,
     is_windows,
     mount_path_problem,
     token_path_problem,
@@ -142,7 +142,7 @@ def _collect(
                         f"{key} on {where}: 'token' is the default token's name; "
                         f"write {prefix}/{field} instead"
                     )
-                elif len(token) > 63 or not DNS1123_LABEL_RE.fullmatch(token):
+                elif not is_dns1123_label(token):
                     errors.append(
                         f"{key} on {where}: token name {token!r} is not a DNS-1123 label "
                         "(lower-case letters, digits, '-', at most 63); rename it"

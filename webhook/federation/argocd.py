@@ -10,7 +10,12 @@ from typing import Any
 
 from webhook.federation.common import InputError
 from webhook.federation.credential import EXEC_API_VERSION, bash_credential_script
-from webhook.vocabulary import DNS1123_LABEL_RE, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS
+from webhook.vocabulary import (
+    MAX_EXPIRATION_SECONDS,
+    MIN_EXPIRATION_SECONDS,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+)
 
 # (kind, name, container) of the two ArgoCD workloads that talk to managed clusters.
 WORKLOADS = (
@@ -53,7 +58,7 @@ def token_patch(
     """Strategic-merge patch adding the projected token to one container (merged by name, not replaced)."""
     check_token_location(audience, mount_path, path)
     check_expiration(expiration_seconds)
-    if not DNS1123_LABEL_RE.fullmatch(volume) or len(volume) > 63:
+    if not is_dns1123_label(volume):
         raise InputError(f"--volume-name {volume!r} must be a DNS-1123 label")
     source: dict[str, Any] = {"path": path, "audience": audience}
     if expiration_seconds is not None:
@@ -100,7 +105,7 @@ def serviceaccount_annotations(
     check_expiration(expiration_seconds)
     if not prefix or "/" in prefix:
         raise InputError(f"--prefix {prefix!r} must be a non-empty DNS prefix without '/'")
-    if token_name is not None and (not DNS1123_LABEL_RE.fullmatch(token_name) or len(token_name) > 63):
+    if token_name is not None and not is_dns1123_label(token_name):
         raise InputError(f"--token-name {token_name!r} must be a DNS-1123 label")
     if "/" in path:
         # The dialect's path is a file name inside mount-path; fold sub-directories into the mount path.
@@ -164,7 +169,7 @@ def cluster_secret(
         raise InputError("--name must not be empty")
     # The ArgoCD article names it <name>-secret; cluster names may hold characters object names cannot.
     secret_name = secret_name or re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.") + "-secret"
-    if not DNS1123_LABEL_RE.fullmatch(secret_name.replace(".", "-")) or len(secret_name) > 253:
+    if not is_dns1123_subdomain(secret_name):
         raise InputError(f"Secret name {secret_name!r} is not a valid object name; pass --secret-name")
     config = {
         "execProviderConfig": exec_provider(token_file, form),

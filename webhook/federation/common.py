@@ -16,8 +16,10 @@ from cryptography import x509
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from webhook.errors import UserError
 
-class InputError(Exception):
+
+class InputError(UserError):
     """Bad input from the user; the message is one line and names what is wrong."""
 
 

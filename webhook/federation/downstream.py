@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import base64
-import re
 import shlex
 from collections.abc import Sequence
 from typing import Any
 
 from webhook.federation.common import InputError, check_https_url
-from webhook.vocabulary import DNS1123_LABEL_RE
+from webhook.vocabulary import is_dns1123_label, is_dns1123_subdomain
 
 FORMATS = ("v1", "v1beta1", "oidc-flags", "gardener")
-DNS1123_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 SA_USER = "system:serviceaccount:{namespace}:{name}"
 
 # The demo Role of the upstream/downstream walk-through: list pods, manage deployments.
@@ -162,7 +160,7 @@ def gardener_openidconnect(
         raise InputError("--format gardener takes exactly one --audience (spec.clientID)")
     if username_prefix == "-":
         raise InputError("--username-prefix '-' disables prefixing in Gardener; choose a real prefix")
-    if not DNS1123_SUBDOMAIN_RE.fullmatch(name) or len(name) > 253:
+    if not is_dns1123_subdomain(name):
         raise InputError(f"--name {name!r} is not a valid object name (lowercase letters, digits, '-', '.')")
     spec: dict[str, Any] = {
         "issuerURL": issuer,
@@ -182,9 +180,9 @@ def gardener_openidconnect(
 
 def parse_serviceaccount(value: str) -> tuple[str, str]:
     namespace, sep, name = value.partition("/")
-    if not sep or not DNS1123_LABEL_RE.fullmatch(namespace) or len(namespace) > 63:
+    if not sep or not is_dns1123_label(namespace):
         raise InputError(f"--serviceaccount {value!r} must be NAMESPACE/NAME")
-    if not DNS1123_SUBDOMAIN_RE.fullmatch(name) or len(name) > 253:
+    if not is_dns1123_subdomain(name):
         raise InputError(f"--serviceaccount {value!r}: {name!r} is not a valid ServiceAccount name")
     return namespace, name
 
@@ -228,9 +226,9 @@ def rbac(
         raise InputError("--serviceaccount NAMESPACE/NAME is required (repeatable)")
     if sum(bool(x) for x in (role, cluster_role, resources or verbs)) > 1:
         raise InputError("--role, --cluster-role and --verbs/--resource are mutually exclusive")
-    if namespace is not None and (not DNS1123_LABEL_RE.fullmatch(namespace) or len(namespace) > 63):
+    if namespace is not None and not is_dns1123_label(namespace):
         raise InputError(f"--namespace {namespace!r} is not a valid namespace name")
-    if not DNS1123_SUBDOMAIN_RE.fullmatch(name):
+    if not is_dns1123_subdomain(name):
         raise InputError(f"--name {name!r} is not a valid object name")
     subjects = [
         {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": username(username_prefix, ns, sa)}

@@ -7,7 +7,7 @@ from typing import Any
 
 from webhook.federation.common import InputError, check_https_url
 from webhook.federation.credential import EXEC_API_VERSION, bash_credential_script
-from webhook.vocabulary import DNS1123_LABEL_RE
+from webhook.vocabulary import is_dns1123_label
 
 EXEC_FORMS = ("webhook", "bash")
 
@@ -45,9 +45,9 @@ def kubeconfig(
     command: str = "webhook",
 ) -> dict[str, Any]:
     check_https_url(server, "--server")
-    if not DNS1123_LABEL_RE.fullmatch(name):
+    if not is_dns1123_label(name):
         raise InputError(f"--name {name!r} must be a DNS-1123 label (lowercase letters, digits, '-')")
-    if namespace is not None and not DNS1123_LABEL_RE.fullmatch(namespace):
+    if namespace is not None and not is_dns1123_label(namespace):
         raise InputError(f"--namespace {namespace!r} is not a valid namespace name")
     context: dict[str, Any] = {"cluster": name, "user": name}
     if namespace:
