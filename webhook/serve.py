@@ -12,7 +12,7 @@ import click
 
 from webhook import logs
 from webhook.app import create_app
-from webhook.certs import DEFAULT_NAMESPACE, DEFAULT_SERVICE, ensure_self_signed
+from webhook.certs import ensure_self_signed
 from webhook.drain import ServerState
 from webhook.errors import UsageError, UserError
 from webhook.httpserver import bind_socket, uvicorn_server

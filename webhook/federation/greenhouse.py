@@ -8,8 +8,8 @@ import base64
 from typing import Any
 
 from webhook.federation.common import InputError, check_https_url
-from webhook.federation.downstream import DNS1123_SUBDOMAIN_RE, username
-from webhook.vocabulary import DNS1123_LABEL_RE
+from webhook.federation.downstream import username
+from webhook.vocabulary import DNS1123_LABEL_RE, is_dns1123_subdomain
 
 SECRET_TYPE = "greenhouse.sap/oidc"
 API_SERVER_URL_ANNOTATION = "oidc.greenhouse.sap/api-server-url"
@@ -21,7 +21,7 @@ DEFAULT_PREFIX = "greenhouse:"
 def onboarding_secret(*, cluster: str, namespace: str, api_server_url: str, ca_pem: str) -> dict[str, Any]:
     """The `greenhouse.sap/oidc` Secret. Greenhouse base64-decodes `ca.crt` once more after Kubernetes
     has decoded `data`, so the PEM is encoded twice (the article's `... | base64 | base64`)."""
-    if not DNS1123_SUBDOMAIN_RE.fullmatch(cluster) or len(cluster) > 253:
+    if not is_dns1123_subdomain(cluster):
         raise InputError(
             f"--cluster {cluster!r} is not a valid object name (lowercase letters, digits, '-', '.')"
         )

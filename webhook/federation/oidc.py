@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from webhook.federation.common import InputError, check_https_url, read_text
-from webhook.federation.downstream import DNS1123_SUBDOMAIN_RE
+from webhook.vocabulary import is_dns1123_subdomain
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.S)
@@ -188,7 +188,7 @@ def discovery_rbac(name: str = "oidc-reviewer") -> dict[str, Any]:
     """ClusterRoleBinding letting anyone read the issuer's discovery document and JWKS (public keys only):
     what `kubectl create clusterrolebinding oidc-reviewer --group=system:unauthenticated
     --clusterrole=system:service-account-issuer-discovery` creates."""
-    if not DNS1123_SUBDOMAIN_RE.fullmatch(name) or len(name) > 253:
+    if not is_dns1123_subdomain(name):
         raise InputError(f"--name {name!r} is not a valid object name (lowercase letters, digits, '-', '.')")
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
