@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from webhook.federation import oauth2proxy
-from webhook.federation.commands.shared import friendly, out_option
+from webhook.federation.commands.shared import out_option
 from webhook.federation.common import write_output
 
 
@@ -45,7 +45,6 @@ from webhook.federation.common import write_output
     help="flags: one argument per line; config: oauth2-proxy.cfg keys; emails-file: the allowed list.",
 )
 @out_option
-@friendly
 def oauth2_proxy_command(
     issuer: str,
     audiences: tuple[str, ...],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from webhook.federation import vault
-from webhook.federation.commands.shared import friendly, out_option
+from webhook.federation.commands.shared import out_option
 from webhook.federation.common import dump_json, write_output
 
 format_option = click.option(
@@ -47,7 +47,6 @@ def vault_group() -> None:
 @mount_option
 @format_option
 @out_option
-@friendly
 def vault_config(
     issuer: str,
     ca_file: str | None,
@@ -99,7 +98,6 @@ def vault_config(
 @mount_option
 @format_option
 @out_option
-@friendly
 def vault_role(
     name: str,
     audiences: tuple[str, ...],

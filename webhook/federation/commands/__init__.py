@@ -2,5 +2,5 @@
 `webhook <group>` and nothing else; the generators they drive live in `webhook/federation/<topic>.py`.
 
 Each command prints ready-to-apply YAML/JSON to stdout (or --out); notes go to stderr; bad input is one line
-on stderr and a non-zero exit (`shared.friendly`).
+on stderr and a non-zero exit (webhook/cli.py reports every UserError).
 """

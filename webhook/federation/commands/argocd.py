@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from webhook.federation import argocd
-from webhook.federation.commands.shared import friendly, note, out_option, warn
+from webhook.federation.commands.shared import note, out_option, warn
 from webhook.federation.common import (
     InputError,
     check_https_url,
@@ -32,7 +32,6 @@ def argocd_group() -> None:
 @click.option("--volume-name", default=argocd.DEFAULT_VOLUME, show_default=True)
 @click.option("--expiration-seconds", type=int, help="Token lifetime (600..2^32; kubelet default 3600).")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write the two patch files here.")
-@friendly
 def argocd_patches(
     audience: str,
     mount_path: str,
@@ -89,7 +88,6 @@ def argocd_patches(
     "--serviceaccount", "serviceaccounts", multiple=True, help="Default: ArgoCD's controller and server."
 )
 @out_option
-@friendly
 def argocd_annotate(
     audience: str,
     mount_path: str,
@@ -142,7 +140,6 @@ def argocd_annotate(
 @click.option("--namespace", "-n", default="argocd", show_default=True)
 @click.option("--secret-name", help="Default: <name>-cluster-secret.")
 @out_option
-@friendly
 def argocd_cluster_secret(
     name: str,
     server: str,

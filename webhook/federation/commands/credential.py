@@ -5,13 +5,11 @@ from __future__ import annotations
 import click
 
 from webhook.federation import credential
-from webhook.federation.commands.shared import friendly
 from webhook.federation.common import dump_json
 
 
 @click.command("credential")
 @click.option("--token-file", required=True, type=click.Path(), help="The projected token file.")
-@friendly
 def credential_command(token_file: str) -> None:
     """Print an ExecCredential for a token file (a kubectl/client-go exec plugin).
 

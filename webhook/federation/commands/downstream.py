@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from webhook.federation import authnconfig, downstream
-from webhook.federation.commands.shared import friendly, note, out_option, warn
+from webhook.federation.commands.shared import note, out_option, warn
 from webhook.federation.common import InputError, dump_yaml, read_text, write_output
 
 
@@ -72,7 +72,6 @@ class IssuerOrderCommand(click.Command):
 @click.option("--name", help="--format gardener: OpenIDConnect name (default from the prefix).")
 @out_option
 @click.pass_context
-@friendly
 def downstream_authn_config(
     ctx: click.Context,
     issuers: tuple[str, ...],
@@ -215,7 +214,6 @@ def downstream_authn_config(
 @click.option("--role", help="Bind this existing Role instead of creating one.")
 @click.option("--cluster-role", help="Bind this ClusterRole (cluster-wide without --namespace).")
 @out_option
-@friendly
 def downstream_rbac(
     username_prefix: str,
     serviceaccounts: tuple[str, ...],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from webhook.federation import greenhouse
-from webhook.federation.commands.shared import friendly, note, out_option
+from webhook.federation.commands.shared import note, out_option
 from webhook.federation.common import dump_yaml, read_ca_bundle, write_output
 
 
@@ -28,7 +28,6 @@ def greenhouse_group() -> None:
     help="The prefix of the remote cluster's authn config (for the note on RBAC).",
 )
 @out_option
-@friendly
 def greenhouse_onboarding_secret(
     cluster: str, namespace: str, api_server_url: str, ca_file: str, username_prefix: str, out: str | None
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from webhook.federation import argocd, kubeconfig
-from webhook.federation.commands.shared import friendly, out_option
+from webhook.federation.commands.shared import out_option
 from webhook.federation.common import dump_yaml, read_ca_bundle, write_output
 
 
@@ -27,7 +27,6 @@ from webhook.federation.common import dump_yaml, read_ca_bundle, write_output
     "--command", default="webhook", show_default=True, help="The webhook executable (--exec webhook)."
 )
 @out_option
-@friendly
 def kubeconfig_command(
     server: str,
     ca_file: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from webhook.federation import cluster, oidc, tokens
-from webhook.federation.commands.shared import friendly, note, out_option
+from webhook.federation.commands.shared import note, out_option
 from webhook.federation.common import InputError, check_https_url, dump_json, dump_yaml, write_output
 
 
@@ -21,7 +21,6 @@ def oidc_group() -> None:
     "--public-key", "key_files", multiple=True, type=click.Path(dir_okay=False), help="Derive algs."
 )
 @out_option
-@friendly
 def oidc_discovery(issuer: str, jwks_uri: str | None, key_files: tuple[str, ...], out: str | None) -> None:
     """/.well-known/openid-configuration for an issuer.
 
@@ -58,7 +57,6 @@ def kubeconfig_options(func):  # type: ignore[no-untyped-def]
 )
 @kubeconfig_options
 @out_option
-@friendly
 def oidc_jwks(
     key_files: tuple[str, ...],
     from_cluster: bool,
@@ -101,7 +99,6 @@ def oidc_jwks(
 @click.option("--jwks-uri", help="The jwks_uri it must name (default: the cluster's own jwks_uri).")
 @click.option("--ca-file", type=click.Path(dir_okay=False), help="CA of the hosting HTTPS server.")
 @kubeconfig_options
-@friendly
 def oidc_check(
     issuer: str,
     discovery_url: str | None,
@@ -143,7 +140,6 @@ def oidc_check(
 @oidc_group.command("discovery-rbac")
 @click.option("--name", default="oidc-reviewer", show_default=True, help="ClusterRoleBinding name.")
 @out_option
-@friendly
 def oidc_discovery_rbac(name: str, out: str | None) -> None:
     """ClusterRoleBinding letting relying parties read the discovery documents anonymously.
 

@@ -8,7 +8,7 @@ import time
 import click
 
 from webhook.federation import cluster, credential, downstream, tokens, vault
-from webhook.federation.commands.shared import friendly, note, out_option, warn
+from webhook.federation.commands.shared import note, out_option, warn
 from webhook.federation.common import InputError, dump_json, write_output
 
 
@@ -24,7 +24,6 @@ def _token(value: str) -> str:
 @token_group.command("inspect")
 @click.argument("token")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@friendly
 def token_inspect(token: str, as_json: bool) -> None:
     """Header, claims and expiry of TOKEN (a JWT, a file, or - for stdin). Never verifies.
 
@@ -47,7 +46,6 @@ def token_inspect(token: str, as_json: bool) -> None:
     "--claim", "claim_entries", multiple=True, help="KEY=VALUE as Vault's bound_claims (repeatable)."
 )
 @click.option("--glob", is_flag=True, help="--claim values are globs (bound_claims_type glob).")
-@friendly
 def token_verify(
     token: str,
     jwks_source: str | None,
@@ -100,7 +98,6 @@ def token_verify(
     "--output", type=click.Choice(["token", "json", "credential"]), default="token", show_default=True
 )
 @out_option
-@friendly
 def token_request(
     serviceaccount: str,
     audiences: tuple[str, ...],
@@ -142,7 +139,6 @@ def token_request(
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Default: $KUBECONFIG or ~/.kube/config.")
 @click.option("--context", help="kubeconfig context.")
 @click.option("--json", "as_json", is_flag=True, help="The TokenReview status as JSON.")
-@friendly
 def token_review(
     token: str, audiences: tuple[str, ...], kubeconfig: str | None, context: str | None, as_json: bool
 ) -> None:
