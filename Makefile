@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 COMPILED := webhook/yamledit.py webhook/mutate.py
 PORT ?= 8443
 
-.PHONY: venv run test lint format bench bench-render bench-serve e2e-assets e2e clean
+.PHONY: venv run test lint format bench bench-render bench-serve e2e-assets e2e test-diff clean
 
 venv: $(STAMP)
 
@@ -38,6 +38,10 @@ e2e-assets:
 
 e2e: venv e2e-assets
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+# The differential test alone, with its summary (DIFF_RANDOM=1 DIFF_EXAMPLES=N for random seeds).
+test-diff: venv e2e-assets
+	$(BIN)/python -m pytest tests/e2e/test_differential.py -m e2e -s $(PYTEST_ARGS)
 
 bench: bench-render bench-serve
 

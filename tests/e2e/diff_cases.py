@@ -26,8 +26,9 @@ NAMESPACES: dict[str, dict[str, str]] = {
     "diff-team": {"team": "payments"},
     "diff-optout": {f"{P}/inject": "false"},
 }
-# The namespace given with `-n` (to kubectl and render) in the batches that use one.
-CLI_NAMESPACE = "diff-team"
+# `-n` given to kubectl and render, batch after batch (None: none, kubectl's namespace is `default`): one the
+# webhook sees, one its namespaceSelector excludes.
+CLI_NAMESPACES = (None, "diff-team", None, "diff-optout")
 
 AUDIENCES = ["vault", "sts.amazonaws.com", "https://kubernetes.default.svc", "//iam.googleapis.com/p/1", ""]
 EXPIRATIONS = ["3600", "7200", "600", "86400", "599", "abc", "4294967297", " 3600"]

@@ -32,7 +32,7 @@ from typing import Any
 
 from click.testing import CliRunner
 from controlplane import ControlPlane
-from diff_cases import CLI_NAMESPACE, NAMESPACES, Case, P
+from diff_cases import NAMESPACES, Case, P
 from diff_yaml import dump
 from e2e_support import WEBHOOK_BIN, without_api_access
 
@@ -226,6 +226,30 @@ def kubectl_read(plane: ControlPlane, files: Sequence[Path], namespace: str | No
     return _decode_stream(result.stdout), result.stderr
 
 
+def kubectl_read_each(
+    plane: ControlPlane, files: dict[Path, tuple[str, str]], namespace: str | None
+) -> tuple[dict[tuple[str, str], Any], str]:
+    """kubectl_read over files that each hold one expected (kind, name): if kubectl gives up on some file,
+    the rest are read again in halves, so one unreadable file costs only its own object."""
+    objs, complaints = kubectl_read(plane, list(files), namespace)
+    found = {_key(o): o for o in objs}
+    missing = {path: key for path, key in files.items() if key not in found}
+    if missing and len(files) > 1:
+        named = {path for path in missing if str(path) in complaints}
+        rest = {path: key for path, key in missing.items() if path not in named}
+        if rest and len(rest) < len(files):
+            more, extra = kubectl_read_each(plane, rest, namespace)
+            found.update(more)
+            complaints += extra
+        elif len(rest) > 1:
+            paths = list(rest)
+            for half in (paths[: len(paths) // 2], paths[len(paths) // 2 :]):
+                more, extra = kubectl_read_each(plane, {p: rest[p] for p in half}, namespace)
+                found.update(more)
+                complaints += extra
+    return found, complaints
+
+
 def _key(obj: Any) -> tuple[str, str] | None:
     if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
         return None
@@ -251,7 +275,7 @@ class RenderFeatures:
 
 @dataclass
 class RenderOutcome:
-    kind: str  # ok | denied | refused (exit 2) | crashed
+    kind: str  # denied (exit 1) | refused (exit 2) | crashed (a traceback) | missing (no such output)
     errors: list[str] = field(default_factory=list)  # denial texts (without their file:line: workload prefix)
     stderr: str = ""
 
@@ -318,7 +342,7 @@ class Renderer:
             self._run([p for p in files if p not in by_file], workdir, failed, outputs, options)
             return
         if len(files) == 1:
-            kind = "refused" if result.returncode == 2 and not crashed else "crashed"
+            kind = "crashed" if crashed else "denied" if result.returncode == 1 else "refused"
             failed[files[0]] = RenderOutcome(kind, [], result.stderr.strip()[-2000:])
             return
         half = len(files) // 2  # an error render does not attribute to a file: find the file by halving
@@ -354,6 +378,9 @@ def _strip_pod_name(text: str, case: Case) -> str:
 def judge(
     case: Case, server: Result, rendered: RenderOutcome | Result, original_labels: dict[str, str]
 ) -> Verdict:
+    if isinstance(rendered, RenderOutcome) and rendered.kind == "crashed":
+        # Whatever the apiserver thinks of the input, a traceback is never render's answer (issue 11).
+        return Verdict(case, "divergent", "render crashed (traceback)", rendered.stderr[-1500:])
     if server.kind == "rejected" and server.code != 422:
         return Verdict(case, "dropped", f"apiserver refuses before the webhook: {_reason_bucket(server)}")
     if server.kind == "rejected" and server.stage != "Pod":
@@ -467,9 +494,16 @@ def run_batch(
         files[case.index] = paths
 
     # 1-2. What kubectl reads; the ServiceAccounts created for real.
-    originals, _ = kubectl_read(plane, [files[c.index]["workload"] for c in batch.cases], batch.cli_namespace)
-    by_key = {_key(o): o for o in originals}
-    accounts, _ = kubectl_read(plane, [p["sa"] for p in files.values() if "sa" in p], batch.cli_namespace)
+    by_key, _ = kubectl_read_each(
+        plane, {files[c.index]["workload"]: (c.kind, c.name) for c in batch.cases}, batch.cli_namespace
+    )
+    sa_files = {
+        files[c.index]["sa"]: ("ServiceAccount", c.serviceaccount["metadata"]["name"])
+        for c in batch.cases
+        if "sa" in files[c.index] and c.serviceaccount
+    }
+    accounts_by_key, _ = kubectl_read_each(plane, sa_files, batch.cli_namespace)
+    accounts = list(accounts_by_key.values())
 
     def make_account(sa: Any) -> tuple[int, Any]:
         path = RESOURCES["ServiceAccount"].format(ns=_namespace_of(sa, default_ns))
@@ -503,7 +537,7 @@ def run_batch(
         obj = rendered_by_key.get((case.kind, case.name))
         if obj is None:
             return RenderOutcome(
-                "crashed", [], f"the workload is missing from render's output ({rendered_complaints[-500:]})"
+                "missing", [], f"the workload is missing from render's output ({rendered_complaints[-500:]})"
             )
         return create(api, obj, default_ns, away=True)
 
@@ -544,6 +578,7 @@ def run_all(
     progress: Callable[[str], None] = print,
 ) -> Stats:
     features = RenderFeatures.detect()
+    workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "namespaces.yaml").write_text(namespace_documents())
     renderer = Renderer(
         settings_args,
@@ -563,4 +598,4 @@ def run_all(
     return stats
 
 
-__all__ = ["CLI_NAMESPACE", "Batch", "Stats", "Verdict", "run_all"]
+__all__ = ["Batch", "Stats", "Verdict", "run_all"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from controlplane import ControlPlane
-from diff_cases import CLI_NAMESPACE, NAMESPACES, Case, cases
+from diff_cases import CLI_NAMESPACES, NAMESPACES, Case, cases
 from diff_harness import Batch, Stats, Verdict, run_all
 from e2e_support import token_sources
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -114,7 +114,7 @@ def test_render_equals_the_cluster(
 
     drawn = generate(count, run_seed, run=f"d{secrets.token_hex(2)}")
     batches = [
-        Batch(drawn[i : i + BATCH_SIZE], CLI_NAMESPACE if (i // BATCH_SIZE) % 2 else None)
+        Batch(drawn[i : i + BATCH_SIZE], CLI_NAMESPACES[(i // BATCH_SIZE) % len(CLI_NAMESPACES)])
         for i in range(0, len(drawn), BATCH_SIZE)
     ]
     try:
