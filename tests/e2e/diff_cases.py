@@ -187,6 +187,7 @@ class Case:
     workload_text: str
     serviceaccount_text: str
     json: bool = False  # written as a JSON stream (no `---` between documents)
+    cli_namespace: str | None = None  # `-n` of the batch it runs in (set by the test)
     malformed: str = ""  # what is wrong on purpose, if anything
     crlf: bool = False
     bom: bool = False

@@ -250,6 +250,28 @@ def kubectl_read_each(
     return found, complaints
 
 
+def split_documents(streams: Sequence[Path], into: Path) -> list[Path]:
+    """Each YAML document of the streams in a file of its own, split where kubectl's reader splits: at a line
+    starting with `---` followed by nothing or a comment."""
+    into.mkdir(exist_ok=True)
+    out: list[Path] = []
+    for stream in streams:
+        document: list[str] = []
+        with stream.open(newline="") as text:  # CRLF stays as render wrote it
+            lines = [*text, "---\n"]
+        for line in lines:
+            rest = line[3:].strip() if line.startswith("---") else None
+            if rest is None or (rest and not rest.startswith("#")):
+                document.append(line)
+                continue
+            if "".join(document).strip():
+                path = into / f"{stream.stem}-{len(out)}.yaml"
+                path.write_bytes("".join(document).encode())
+                out.append(path)
+            document = []
+    return out
+
+
 def _key(obj: Any) -> tuple[str, str] | None:
     if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
         return None
@@ -518,7 +540,9 @@ def run_batch(
     # 3. One render over the batch.
     options = ["-n", batch.cli_namespace] if batch.cli_namespace and features.namespace else []
     failed, outputs = renderer.run([files[c.index]["render"] for c in batch.cases], workdir, options)
-    rendered_objs, rendered_complaints = kubectl_read(plane, outputs, batch.cli_namespace)
+    # kubectl gives up on a whole file for one bad document: read render's output document by document.
+    documents = split_documents(outputs, workdir / "rendered-documents")
+    rendered_objs, rendered_complaints = kubectl_read(plane, documents, batch.cli_namespace)
     rendered_by_key = {_key(o): o for o in rendered_objs}
 
     # 4. Both sides through the apiserver.

@@ -58,6 +58,21 @@ def generate(count: int, run_seed: int, run: str) -> list[Case]:
     return drawn[:count]
 
 
+def batched(drawn: list[Case]) -> list[Batch]:
+    """Batches of cases sharing a `-n`: a case without metadata.namespace gets one of CLI_NAMESPACES (kubectl
+    refuses `-n` for a document naming another namespace, so cases with a namespace get none)."""
+    groups: dict[str | None, list[Case]] = {}
+    for case in drawn:
+        cli = CLI_NAMESPACES[case.index % len(CLI_NAMESPACES)] if case.namespace is None else None
+        case.cli_namespace = cli
+        groups.setdefault(cli, []).append(case)
+    return [
+        Batch(group[i : i + BATCH_SIZE], cli)
+        for cli, group in groups.items()
+        for i in range(0, len(group), BATCH_SIZE)
+    ]
+
+
 @pytest.fixture(scope="module")
 def diff_namespaces(control_plane: ControlPlane) -> Iterator[None]:
     """The namespaces the cases use, labelled as NAMESPACES says, each with its `default` ServiceAccount."""
@@ -86,7 +101,8 @@ def _report(stats: Stats, divergent: list[Verdict], path: Path) -> None:
         out.write(stats.summary() + "\n\n")
         for verdict in divergent:
             case = verdict.case
-            about = f"{case.kind}, namespace {case.namespace}, malformed: {case.malformed or '-'}"
+            where = f"namespace {case.namespace}, -n {case.cli_namespace}"
+            about = f"{case.kind}, {where}, malformed: {case.malformed or '-'}"
             out.write(f"===== case {case.index} ({about})\n")
             out.write(f"{verdict.reason}\n{verdict.detail}\n--- render input (repr keeps CR/BOM visible)\n")
             out.write(case.render_file().replace("\r", "\\r").replace("\ufeff", "\\ufeff") + "\n")
@@ -113,10 +129,7 @@ def test_render_equals_the_cluster(
     )
 
     drawn = generate(count, run_seed, run=f"d{secrets.token_hex(2)}")
-    batches = [
-        Batch(drawn[i : i + BATCH_SIZE], CLI_NAMESPACES[(i // BATCH_SIZE) % len(CLI_NAMESPACES)])
-        for i in range(0, len(drawn), BATCH_SIZE)
-    ]
+    batches = batched(drawn)
     try:
         stats = run_all(control_plane, batches, tmp_path / "work", webhook.settings_args, config)
     finally:
