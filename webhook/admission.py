@@ -221,12 +221,7 @@ def allow(
     return _review(request, response)
 
 
-_REASONS = {400: "BadRequest", 403: "Forbidden", 500: "InternalError"}
-
-
-def deny(
-    request: AdmissionRequest, problems: Sequence[str], code: int = 400, warnings: Iterable[str] = ()
-) -> dict[str, Any]:
+def deny(request: AdmissionRequest, problems: Sequence[str], warnings: Iterable[str] = ()) -> dict[str, Any]:
     """A denial naming every problem (status.message joins them with '; ')."""
     message = "; ".join(p.strip() for p in problems if p.strip()) or "denied"
     response: dict[str, Any] = {
@@ -234,8 +229,8 @@ def deny(
         "allowed": False,
         "status": {
             "status": "Failure",
-            "code": code,
-            "reason": _REASONS.get(code, "BadRequest"),
+            "code": 400,
+            "reason": "BadRequest",
             "message": message,
         },
     }

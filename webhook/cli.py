@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "certs": "webhook.serve:certs_group",
     "credential": "webhook.federation.commands:credential_command",
     "downstream": "webhook.federation.commands:downstream_group",
+    "drift": "webhook.drift:drift_command",
     "kubeconfig": "webhook.federation.commands:kubeconfig_command",
     "manifests": "webhook.install:manifests_command",
     "oidc": "webhook.federation.commands:oidc_group",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webhook.spec import MAPPING_TYPES, ServiceAccountInfo
+from webhook.vocabulary import MAPPING_TYPES, ServiceAccountInfo
 
 try:
     import yaml_rs

@@ -104,7 +104,7 @@ def _rename_in_flag(arg: str, old: str, new: str) -> str:
     return f"{flag}={','.join(new if v == old else v for v in value.split(','))}"
 
 
-def render_install(options: InstallOptions) -> list[Any]:
+def build_manifests(options: InstallOptions) -> list[Any]:
     """The base with the options applied; raises InstallError for values the cluster would reject."""
     if not _DNS1123_LABEL.match(options.namespace):
         raise InstallError(f"--namespace {options.namespace!r} is not a DNS-1123 label (a-z, 0-9, '-')")
@@ -239,7 +239,7 @@ def manifests_command(
             failure_policy=failure_policy,
             tls_secret=tls_secret,
         )
-        text = dump(render_install(options))
+        text = dump(build_manifests(options))
     except (InstallError, OSError, YAMLError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     if ca_bundle is None:

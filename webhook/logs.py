@@ -13,7 +13,6 @@ from typing import Any
 
 LOGGER_NAME = "webhook"
 decisions = logging.getLogger("webhook.decision")
-log = logging.getLogger(LOGGER_NAME)
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",

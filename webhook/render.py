@@ -22,8 +22,8 @@ from webhook.documents import Document, InputError, load_serviceaccounts, read_d
 from webhook.mutate import mutate_pod, serviceaccount_name
 from webhook.options import core_settings_options, settings_from_options
 from webhook.settings import CoreSettings
-from webhook.spec import MAPPING_TYPES, ServiceAccountInfo
 from webhook.textdiff import unified_diff
+from webhook.vocabulary import MAPPING_TYPES, ServiceAccountInfo
 from webhook.workloads import pod_templates
 from webhook.yamledit import apply_ops, edit_documents
 

@@ -17,14 +17,15 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from webhook.spec import ServiceAccountInfo
+from webhook.documents import load_serviceaccounts
+from webhook.vocabulary import ServiceAccountInfo
 
 log = logging.getLogger("webhook.serviceaccounts")
 
@@ -108,16 +109,10 @@ class StaticFileSource:
     def __init__(
         self,
         path: Path,
-        loader: Callable[[list[Path]], dict[Key, ServiceAccountInfo]] | None = None,
         poll_interval: float = 1.0,
         hooks: Hooks | None = None,
     ) -> None:
-        if loader is None:
-            from webhook.documents import load_serviceaccounts
-
-            loader = load_serviceaccounts
         self.path = path
-        self._loader = loader
         self._poll_interval = poll_interval
         self._hooks = hooks or _NoHooks()
         self._store: dict[Key, ServiceAccountInfo] = {}
@@ -138,7 +133,7 @@ class StaticFileSource:
         content = self.path.read_bytes()
         if content == self._signature:
             return False
-        store = self._loader([self.path])
+        store = load_serviceaccounts([self.path])
         self._store = dict(store)
         self._signature = content
         self._synced = True

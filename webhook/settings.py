@@ -54,8 +54,12 @@ class CoreSettings(BaseSettings):
     @field_validator("default_mount_path", "eks_token_mount_path")
     @classmethod
     def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"mount path {value!r} must be absolute")
+        from webhook.vocabulary import (
+            mount_path_problem,
+        )  # the annotations' own rule (no settings import there)
+
+        if reason := mount_path_problem(value):
+            raise ValueError(f"mount path {value!r} {reason}")
         return value
 
     @classmethod

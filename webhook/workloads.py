@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.spec import MAPPING_TYPES
+from webhook.vocabulary import MAPPING_TYPES
 
 # kind -> JSON pointer of its pod template, relative to the object ("" = the object is the pod).
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {

@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from controlplane import Assets, ControlPlane, find_assets, start_control_plane
-from e2e_support import IN_CI, PREFIX, pod, serviceaccount, skip_or_fail, token_sources, wait_for
-from webhookserver import WebhookServer
+
+from tests.common import serviceaccount
+from tests.e2e.controlplane import Assets, ControlPlane, find_assets, start_control_plane
+from tests.e2e.support import IN_CI, PREFIX, pod, skip_or_fail, token_sources, wait_for
+from tests.e2e.webhookserver import WebhookServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -5,23 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
-from controlplane import ControlPlane
-from e2e_support import (
+
+from tests.common import containers, env_of, mounts_of, serviceaccount
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.support import (
     PREFIX,
-    all_containers,
     api_access_volume,
     deployment,
     dump_all,
-    env_of,
-    mounts_of,
     need_controller_manager,
     pod,
-    serviceaccount,
     token_sources,
     token_volumes,
     wait_for,
 )
-from webhookserver import WebhookServer
+from tests.e2e.webhookserver import WebhookServer
 
 pytestmark = pytest.mark.e2e
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -38,15 +36,18 @@ def stored_pod(plane: ControlPlane, namespace: str, name: str) -> dict:
 def assert_injected(pod_obj: dict, *, mount_path: str, file_path: str, env: str) -> None:
     """Every container (init included) mounts our volume read-only at mount_path and has env -> file_path."""
     volumes = token_volumes(pod_obj)
-    for container in all_containers(pod_obj):
-        mount = mounts_of(container).get(mount_path)
+    for container in containers(pod_obj):
+        mounts = {m["mountPath"]: m for m in mounts_of(pod_obj, container["name"])}
+        mount = mounts.get(mount_path)
         assert mount is not None, (
             f"{container['name']}: no mount at {mount_path}: {container.get('volumeMounts')}"
         )
         assert mount["name"] in volumes and mount.get("readOnly") is True, mount
-        assert env_of(container).get(env) == file_path, f"{container['name']}: {container.get('env')}"
+        assert dict(env_of(pod_obj, container["name"])).get(env) == file_path, (
+            f"{container['name']}: {container.get('env')}"
+        )
         # The ServiceAccount admission plugin's mount is still there, untouched.
-        assert mounts_of(container)[SA_MOUNT]["name"] == api_access_volume(pod_obj)
+        assert mounts[SA_MOUNT]["name"] == api_access_volume(pod_obj)
 
 
 def test_annotated_serviceaccount_then_pod(
@@ -71,8 +72,7 @@ def test_annotated_serviceaccount_then_pod(
         file_path="/var/run/secrets/tokens/oidc-token",
         env="TOKEN_FILE",
     )
-    app = stored["spec"]["containers"][0]
-    assert env_of(app)["KEEP"] == "me", "the container's own env must survive"
+    assert dict(env_of(stored, "app"))["KEEP"] == "me", "the container's own env must survive"
 
 
 def test_several_named_tokens(control_plane: ControlPlane, webhook: WebhookServer, namespace: str):
@@ -102,12 +102,14 @@ def test_several_named_tokens(control_plane: ControlPlane, webhook: WebhookServe
     assert sources["sts.example.com"]["expirationSeconds"] == 900
     # Two mount paths, two volumes: tokens sharing /var/run/secrets/tokens share one volume.
     assert len(token_volumes(stored)) == 2
-    for container in all_containers(stored):
-        env = env_of(container)
+    for container in containers(stored):
+        env = dict(env_of(stored, container["name"]))
         assert env["TOKEN_FILE"] == "/var/run/secrets/tokens/token"
         assert env["DOWNSTREAM_TOKEN_FILE"] == "/var/run/secrets/tokens/federated-token"
         assert env["S3_TOKEN_FILE"] == "/var/run/secrets/s3/s3"
-        assert {"/var/run/secrets/tokens", "/var/run/secrets/s3", SA_MOUNT} <= set(mounts_of(container))
+        assert {"/var/run/secrets/tokens", "/var/run/secrets/s3", SA_MOUNT} <= {
+            m["mountPath"] for m in mounts_of(stored, container["name"])
+        }
 
 
 def test_eks_dialect_serviceaccount(control_plane: ControlPlane, webhook: WebhookServer, namespace: str):
@@ -129,8 +131,8 @@ def test_eks_dialect_serviceaccount(control_plane: ControlPlane, webhook: Webhoo
     ]
     mount = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
     assert_injected(stored, mount_path=mount, file_path=f"{mount}/token", env="AWS_WEB_IDENTITY_TOKEN_FILE")
-    for container in all_containers(stored):
-        assert env_of(container)["AWS_ROLE_ARN"] == role
+    for container in containers(stored):
+        assert dict(env_of(stored, container["name"]))["AWS_ROLE_ARN"] == role
 
 
 def test_serviceaccount_and_deployment_in_one_apply(

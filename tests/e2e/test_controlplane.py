@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-import controlplane
 import pytest
-from controlplane import ControlPlane
+
+from tests.e2e import controlplane
+from tests.e2e.controlplane import ControlPlane
 
 
 def test_advertise_address_without_default_route_is_a_local_non_loopback_ip(monkeypatch: pytest.MonkeyPatch):

@@ -10,11 +10,13 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from controlplane import ControlPlane
-from e2e_support import PREFIX, dump_all, pod, serviceaccount, token_sources, wait_for, without_api_access
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from webhookserver import WebhookServer
+
+from tests.common import serviceaccount
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.support import PREFIX, dump_all, pod, token_sources, wait_for, without_api_access
+from tests.e2e.webhookserver import WebhookServer
 
 pytestmark = pytest.mark.e2e
 WEBHOOK_NAME = "inject.projected-token.io"

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from controlplane import ControlPlane
-from e2e_support import WEBHOOK_BIN, load_all, pod, token_sources, wait_for
+
+from tests.common import WEBHOOK_BIN
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.support import load_all, pod, token_sources, wait_for
 
 pytestmark = pytest.mark.e2e
 

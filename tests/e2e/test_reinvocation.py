@@ -11,20 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from controlplane import ControlPlane
-from e2e_support import (
-    PREFIX,
-    all_containers,
-    dump_all,
-    env_of,
-    mounts_of,
-    pod,
-    serviceaccount,
-    token_volumes,
-    wait_for,
-)
-from webhookserver import WebhookServer
 
+from tests.common import containers, env_of, mounts_of, serviceaccount
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.support import PREFIX, dump_all, pod, token_volumes, wait_for
+from tests.e2e.webhookserver import WebhookServer
 from webhook.certs import write_bundle
 
 pytestmark = pytest.mark.e2e
@@ -133,8 +124,9 @@ def test_container_added_later_gets_the_mount_once(
         result = control_plane.kubectl(
             "create", "--dry-run=server", "-o", "json", "-n", namespace, "-f", "-", input=manifest
         )
-        late = [c for c in json.loads(result.stdout)["spec"]["containers"] if c["name"] == "late"]
-        return bool(late) and ("TOKEN_FILE" in env_of(late[0])) == (policy == "IfNeeded")
+        created = json.loads(result.stdout)
+        late = [c for c in created["spec"]["containers"] if c["name"] == "late"]
+        return bool(late) and ("TOKEN_FILE" in dict(env_of(created, "late"))) == (policy == "IfNeeded")
 
     wait_for("both configurations to take effect", configuration_active, timeout=30, interval=0.5)
     control_plane.kubectl("create", "-n", namespace, "-f", "-", input=manifest)
@@ -142,12 +134,13 @@ def test_container_added_later_gets_the_mount_once(
     names = [c["name"] for c in stored["spec"]["containers"]]
     assert names == ["app", "sidecar", "late"], names
     [(volume_name, _)] = token_volumes(stored).items()
-    for container in all_containers(stored):
+    for container in containers(stored):
         if container["name"] == "late" and policy == "Never":
             continue
         mounts = [m for m in container.get("volumeMounts") or [] if m["name"] == volume_name]
         assert len(mounts) == 1, f"{container['name']}: {container.get('volumeMounts')}"
-        assert mounts_of(container)["/var/run/secrets/tokens"]["readOnly"] is True
+        mount_paths = {m["mountPath"]: m for m in mounts_of(stored, container["name"])}
+        assert mount_paths["/var/run/secrets/tokens"]["readOnly"] is True
         token_env = [e for e in container.get("env") or [] if e["name"] == "TOKEN_FILE"]
         assert token_env == [{"name": "TOKEN_FILE", "value": "/var/run/secrets/tokens/token"}], container[
             "name"
@@ -155,7 +148,9 @@ def test_container_added_later_gets_the_mount_once(
     late = stored["spec"]["containers"][2]
     if policy == "Never":
         # Only the ServiceAccount plugin (re-run too once a webhook changed the pod) mounted its volume.
-        assert list(mounts_of(late)) == ["/var/run/secrets/kubernetes.io/serviceaccount"], json.dumps(late)
+        assert [m["mountPath"] for m in mounts_of(stored, "late")] == [
+            "/var/run/secrets/kubernetes.io/serviceaccount"
+        ], json.dumps(late)
         assert "env" not in late, json.dumps(late)
         return
-    assert env_of(late) == {"TOKEN_FILE": "/var/run/secrets/tokens/token"}
+    assert env_of(stored, "late") == [("TOKEN_FILE", "/var/run/secrets/tokens/token")]

@@ -12,9 +12,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from controlplane import ControlPlane
-from e2e_support import PREFIX, serviceaccount, wait_for
 
+from tests.common import serviceaccount
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.support import PREFIX, wait_for
 from webhook.serviceaccounts import ClusterCache, annotation_prefixes
 
 PREFIXES = annotation_prefixes(PREFIX, ["generic", "eks"])

@@ -7,11 +7,13 @@ import json
 
 import jwt
 import pytest
-from controlplane import ControlPlane
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from e2e_support import PREFIX, dump_all, pod, serviceaccount, token_sources
 from kubernetes import client
-from webhookserver import WebhookServer
+
+from tests.common import serviceaccount
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.support import PREFIX, dump_all, pod, token_sources
+from tests.e2e.webhookserver import WebhookServer
 
 pytestmark = pytest.mark.e2e
 

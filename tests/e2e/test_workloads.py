@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from controlplane import ControlPlane
-from e2e_support import (
-    FIXTURES,
+
+from tests.common import FIXTURES
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.support import (
     PREFIX,
     dump_all,
     load_all,
@@ -18,7 +19,7 @@ from e2e_support import (
     wait_for,
     without_api_access,
 )
-from webhookserver import WebhookServer
+from tests.e2e.webhookserver import WebhookServer
 
 pytestmark = pytest.mark.e2e
 ARGOCD = FIXTURES / "argocd" / "namespace-install.yaml"

@@ -9,7 +9,6 @@ import os
 import signal
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controlplane import ControlPlane, Process, free_port, spawn, tail
 from ruamel.yaml import YAML
 
+from tests.common import REPO, WEBHOOK_BIN
+from tests.e2e.controlplane import ControlPlane, Process, free_port, spawn, tail
 from webhook.certs import write_bundle
 
-REPO = Path(__file__).resolve().parents[2]
 MANIFESTS_BASE = REPO / "manifests" / "base"
-WEBHOOK_BIN = Path(sys.executable).with_name("webhook")
 
 
 def load_manifests(plane: ControlPlane, base: Path = MANIFESTS_BASE) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from federation_support import TokenFactory
 
+from tests.federation.support import TokenFactory
 from webhook.certs import generate_ca, pem_cert
 from webhook.cli import main
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-from federation_support import FIXTURES, assert_one_line_error
 from ruamel.yaml import YAML
 
+from tests.common import FIXTURES
+from tests.federation.support import assert_one_line_error
 from webhook.federation import argocd
 from webhook.mutate import mutate_pod
 from webhook.settings import CoreSettings
-from webhook.spec import ServiceAccountInfo
+from webhook.vocabulary import ServiceAccountInfo
 
 K8S_VERSION = "1.36.0"
 ARGOCD_INSTALL = FIXTURES / "argocd" / "namespace-install.yaml"

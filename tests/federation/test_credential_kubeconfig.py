@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from federation_support import assert_one_line_error
 from ruamel.yaml import YAML
 
+from tests.federation.support import assert_one_line_error
 from webhook.federation.credential import exec_credential
 
 KUBECTL = shutil.which("kubectl")

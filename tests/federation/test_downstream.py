@@ -8,8 +8,9 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-from federation_support import assert_one_line_error
 from ruamel.yaml import YAML
+
+from tests.federation.support import assert_one_line_error
 
 K8S_VERSION = "1.36.0"
 ISSUER = "https://upstream.example.com"

@@ -9,8 +9,8 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from federation_support import assert_one_line_error, write_public_pem
 
+from tests.federation.support import assert_one_line_error, write_public_pem
 from webhook.federation import argocd, downstream, kubeconfig, oidc, tokens
 from webhook.federation.common import InputError, check_https_url, read_text, write_output
 from webhook.federation.credential import exec_credential

@@ -12,8 +12,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from federation_support import assert_one_line_error, write_private_pem, write_public_pem
 
+from tests.federation.support import assert_one_line_error, write_private_pem, write_public_pem
 from webhook.certs import generate_ca, pem_cert
 from webhook.federation import oidc
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from federation_support import AUDIENCE, ISSUER, assert_one_line_error
 
+from tests.federation.support import AUDIENCE, ISSUER, assert_one_line_error
 from webhook.certs import generate_ca, generate_serving, pem_cert, pem_key
 from webhook.federation import oidc, tokens
 

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from manifests_support import copy_manifests, kubectl, kustomize
 
+from tests.manifests.support import copy_manifests, kubectl, kustomize
 from webhook.certs import CertPaths, write_bundle
 
 

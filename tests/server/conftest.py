@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import SERVICEACCOUNTS, RunningServer, start_server
 
+from tests.server.support import SERVICEACCOUNTS, RunningServer, start_server
 from webhook.certs import CertPaths, write_bundle
 
 

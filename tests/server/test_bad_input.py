@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from server_support import RunningServer, pod, review, tls_socket
 
+from tests.server.support import RunningServer, pod, review, tls_socket
 from webhook.admission import MAX_BODY_BYTES
 
 

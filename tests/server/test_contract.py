@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import jsonpatch
 import pytest
-from server_support import RunningServer, pod, review, ssl_context, tls_socket
+
+from tests.server.support import RunningServer, pod, review, ssl_context, tls_socket
 
 
 def post(client: httpx.Client, body: dict[str, Any], path: str = "/mutate?timeout=10s") -> dict[str, Any]:

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import jsonpatch
-from server_support import start_server
 
+from tests.server.support import start_server
 from webhook.certs import CertPaths
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -20,7 +20,8 @@ import jsonpatch
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_support import ServeProcess, review, start_serve_process
+
+from tests.server.support import ServeProcess, review, start_serve_process
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10000"))
 P = "projected-token.io/"

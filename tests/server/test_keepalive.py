@@ -10,8 +10,8 @@ import json
 import time
 
 import pytest
-from server_support import RunningServer, exchange, pod, review, tls_socket
 
+from tests.server.support import RunningServer, exchange, pod, review, tls_socket
 from webhook.server import ServeSettings
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from server_support import RunningServer, pod, review, ssl_context, start_server, tls_socket
 
+from tests.server.support import RunningServer, pod, review, ssl_context, start_server, tls_socket
 from webhook.certs import generate_ca, generate_serving, pem_cert, pem_key
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
-from server_support import SERVICEACCOUNTS, pod, review, start_server
 
+from tests.common import serviceaccount
+from tests.server.support import SERVICEACCOUNTS, pod, review, start_server
 from webhook.certs import CertPaths
 from webhook.metrics import Metrics
 from webhook.serviceaccounts import (
@@ -32,12 +33,11 @@ PREFIXES = annotation_prefixes("projected-token.io", ["generic", "eks"])
 
 
 def sa(name: str, namespace: str | None = "default", rv: str = "1", **annotations: str) -> dict:
-    metadata: dict = {"name": name, "resourceVersion": rv, "uid": "u-" + name, "labels": {"a": "b"}}
-    if namespace:
-        metadata["namespace"] = namespace
-    if annotations:
-        metadata["annotations"] = annotations
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata, "secrets": [{"name": "s"}]}
+    """A ServiceAccount as a list or watch returns it, with fields slim() must drop."""
+    obj = serviceaccount(
+        name, annotations or None, namespace=namespace, resourceVersion=rv, uid="u-" + name, labels={"a": "b"}
+    )
+    return {**obj, "secrets": [{"name": "s"}]}
 
 
 def test_slim_keeps_only_what_the_dialects_read() -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import (
+
+from tests.server.support import (
     ServeProcess,
     exchange,
     pod,

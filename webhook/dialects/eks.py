@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from webhook.settings import CoreSettings
-from webhook.spec import (
+from webhook.vocabulary import (
     MAX_EXPIRATION_SECONDS,
     MIN_EXPIRATION_SECONDS,
     DialectResult,
@@ -22,6 +22,7 @@ from webhook.spec import (
     Injection,
     ServiceAccountInfo,
     TokenSpec,
+    clean_path,
     is_windows,
     windows_path,
 )
@@ -33,6 +34,9 @@ AUDIENCE = f"{DOMAIN}/audience"
 REGIONAL_STS = f"{DOMAIN}/sts-regional-endpoints"
 TOKEN_EXPIRATION = f"{DOMAIN}/token-expiration"
 SKIP_CONTAINERS = f"{DOMAIN}/skip-containers"
+# The EKS webhook's opt-out: its MutatingWebhookConfiguration's objectSelector sends no pod carrying this
+# label (`DoesNotExist`, whatever the value, even "false"); its handler never reads it.
+SKIP_LABEL = f"{DOMAIN}/skip-pod-identity-webhook"
 VOLUME_NAME = "aws-iam-token"
 TOKEN_FILE = "token"
 
@@ -75,6 +79,16 @@ def skip_containers(pod: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(name.strip() for name in record if name.strip())
 
 
+def opted_out(
+    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
+) -> str | None:
+    """A pod labelled SKIP_LABEL never reaches the webhook (the eks overlay's objectSelector): no dialect."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    if isinstance(labels, Mapping) and SKIP_LABEL in labels:
+        return f"labelled {SKIP_LABEL}"
+    return None
+
+
 def resolve(
     pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
 ) -> DialectResult:
@@ -104,7 +118,7 @@ def resolve(
     if errors:
         return DialectResult(errors=tuple(errors), warnings=tuple(warnings))
 
-    mount_path = "/" + "/".join(p for p in settings.eks_token_mount_path.split("/") if p and p != ".")
+    mount_path = clean_path(settings.eks_token_mount_path)
     token = TokenSpec(
         name=VOLUME_NAME,
         audience=audience,
@@ -115,6 +129,12 @@ def resolve(
         dialect=NAME,
         volume_name=VOLUME_NAME,
         mount_path_source="--eks-token-mount-path",
+        field_keys=(
+            ("audience", f"{AUDIENCE} on the ServiceAccount"),
+            ("expiration", TOKEN_EXPIRATION),
+            ("path", "--eks-token-mount-path"),
+            ("mount-path", "--eks-token-mount-path"),
+        ),
     )
     # The EKS webhook looks at the node selectors only (not spec.os) to pick Windows paths.
     token_file = token.file_path

@@ -10,27 +10,31 @@ from functools import lru_cache
 from typing import Any
 
 from webhook.settings import CoreSettings
-from webhook.spec import (
+from webhook.vocabulary import (
     DNS1123_LABEL_RE,
     ENV_NAME_RE,
     MAPPING_TYPES,
     MAX_EXPIRATION_SECONDS,
     MIN_EXPIRATION_SECONDS,
-    SERVICEACCOUNT_MOUNT_PATH,
     DialectResult,
     EnvGroup,
     Injection,
     ServiceAccountInfo,
     TokenSpec,
+    clean_path,
     is_windows,
+    mount_path_problem,
+    token_path_problem,
     volume_name_for,
     windows_path,
 )
 
 NAME = "generic"
 DEFAULT_TOKEN = "token"
-FIELDS = ("audience", "expiration-seconds", "mount-path", "path", "env")
+FIELDS = ("audience", "expiration-seconds", "mount-path", "path", "env", "containers", "skip-containers")
+# P/skip-containers is pod-wide (every token); P/<name>.skip-containers is per token.
 POD_KEYS = ("inject", "skip-containers")
+_WHITESPACE_OR_COMMA = frozenset(", \t\n\r\v\f")
 
 
 class _Value:
@@ -59,25 +63,36 @@ def _annotation_key(prefix: str, token: str, field: str) -> str:
 
 @lru_cache(maxsize=1024)
 def normalise_mount_path(value: str) -> tuple[str, str | None]:
-    """Return (normalised path, error reason or None)."""
-    if not value.startswith("/"):
-        return value, "is not an absolute path; start it with /"
-    parts = [p for p in value.split("/") if p and p != "."]
-    if ".." in parts:
-        return value, "contains '..'; give a plain absolute directory"
-    if not parts:
-        return value, "is the root directory; give a directory such as /var/run/secrets/tokens"
-    return "/" + "/".join(parts), None
+    """Return (normalised path, error reason or None); the same rule checks --default-mount-path."""
+    reason = mount_path_problem(value)
+    return (value, reason) if reason else (clean_path(value), None)
 
 
 def path_error(value: str) -> str | None:
-    if not value:
-        return "is empty; give a file name such as oidc-token"
-    if value.startswith("/"):
-        return "must be relative to the mount path; drop the leading /"
-    if ".." in value.split("/") or value.startswith(".."):
-        return "must not contain '..'; give a plain file name"
+    return token_path_problem(value)
+
+
+def opted_out(
+    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
+) -> str | None:
+    """`P/inject: "false"` (Pod annotation, else ServiceAccount) or the Pod label `P/inject=false`: the
+    pod is left alone by every dialect, as the base objectSelector does for the label."""
+    key = settings.annotation_prefix + "/inject"
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if isinstance(labels, MAPPING_TYPES) and labels.get(key) == "false":
+        return f"opted out by label {key}=false"
+    annotations = meta.get("annotations") or {}
+    value = annotations.get(key) if isinstance(annotations, MAPPING_TYPES) else None
+    if value is None and serviceaccount is not None:
+        value = serviceaccount.annotations.get(key)
+    if isinstance(value, str) and value.strip().lower() == "false":
+        return f"opted out by {key}=false"
     return None
+
+
+def _names(value: str) -> frozenset[str]:
+    return frozenset(n.strip() for n in value.split(",") if n.strip())
 
 
 def env_error(value: str) -> str | None:
@@ -135,7 +150,7 @@ def _collect(
                 else:
                     fields[(token, field)] = item
             else:
-                known = ", ".join((*FIELDS, *POD_KEYS, "<name>.<field>"))
+                known = ", ".join(dict.fromkeys((*FIELDS, *POD_KEYS, "<name>.<field>")))
                 errors.append(f"{key} on {where}: unknown annotation under {start}; known: {known}")
     return fields, pod_keys
 
@@ -154,8 +169,8 @@ def resolve(
     if (
         serviceaccount is None
         or any(isinstance(k, str) and k.startswith(start) for k in pod_annotations)
-        # skip-containers makes the reading depend on the pod's container names (warnings)
-        or start + "skip-containers" in serviceaccount.annotations
+        # container lists make the reading depend on the pod's container names (warnings, denials)
+        or _names_containers(serviceaccount, start)
     ):
         return _resolve(pod, serviceaccount, settings)
     key = (id(serviceaccount), id(settings), is_windows(pod))
@@ -167,6 +182,10 @@ def resolve(
         _READINGS.clear()
     _READINGS[key] = (serviceaccount, settings, result)
     return result
+
+
+def _names_containers(serviceaccount: ServiceAccountInfo, start: str) -> bool:
+    return any(k.startswith(start) and k.endswith("containers") for k in serviceaccount.annotations)
 
 
 def _resolve(
@@ -198,18 +217,23 @@ def _resolve(
 
     skip: frozenset[str] = frozenset()
     if (item := pod_keys.get("skip-containers")) is not None:
-        skip = frozenset(n.strip() for n in item.value.split(",") if n.strip())
+        skip = _names(item.value)
 
     windows = is_windows(pod)
+    known = {c.get("name") for c in _all_containers(pod)}
     tokens: list[TokenSpec] = []
     for token in dict.fromkeys(name for name, _ in fields):
-        spec = _token(token, fields, prefix, settings, errors)
+        spec = _token(token, fields, prefix, settings, errors, known, _where_pod(pod))
         if spec is not None:
             tokens.append(spec)
+            if _WHITESPACE_OR_COMMA & set(spec.audience):
+                warnings.append(
+                    f"{_annotation_key(prefix, token, 'audience')}={spec.audience[:40]!r} is one audience; "
+                    "for two, use two named tokens"
+                )
 
     _check_together(tokens, prefix, errors)
     if skip:
-        known = {c.get("name") for c in _all_containers(pod)}
         for name in sorted(skip - known):
             warnings.append(f"skip-containers: this pod has no container named {name!r}")
     if errors:
@@ -218,9 +242,10 @@ def _resolve(
         return DialectResult(skipped=f"no token enabled (no {prefix}/audience)", warnings=tuple(warnings))
 
     env = tuple(
-        EnvGroup(((t.env, windows_path(t.file_path) if windows else t.file_path),), frozenset((t.env,)))
+        EnvGroup(((t.env, value),), frozenset((t.env,)), guard_values=frozenset((value,)), token=t.name)
         for t in tokens
         if t.env
+        for value in (windows_path(t.file_path) if windows else t.file_path,)
     )
     injection = Injection(dialect=NAME, tokens=tuple(tokens), env=env, skip_containers=skip)
     return DialectResult(injection=injection, warnings=tuple(warnings))
@@ -232,6 +257,8 @@ def _token(
     prefix: str,
     settings: CoreSettings,
     errors: list[str],
+    known: set[Any],
+    where_pod: str,
 ) -> TokenSpec | None:
     """Build one token from its fields (defaults filled in); append every problem to errors."""
     audience = fields.get((token, "audience"))
@@ -265,17 +292,13 @@ def _token(
         mount_path, reason = normalise_mount_path(item.value)
         if reason:
             errors.append(f"{item.describe()}: {reason}")
-        elif mount_path == SERVICEACCOUNT_MOUNT_PATH:
-            errors.append(
-                f"{item.describe()}: the kube-api-access volume is mounted there; choose another directory"
-            )
     else:
         mount_path, _ = normalise_mount_path(mount_path)
 
     path = token
     if (item := fields.get((token, "path"))) is not None:
         path = item.value
-        if reason := path_error(path):
+        if reason := token_path_problem(path):
             errors.append(f"{item.describe()}: {reason}")
 
     env = default_env_name(token)
@@ -289,8 +312,24 @@ def _token(
             f"set {_annotation_key(prefix, token, 'env')}"
         )
 
+    scope: dict[str, frozenset[str]] = {}
+    for field in ("containers", "skip-containers"):
+        if (item := fields.get((token, field))) is None:
+            continue
+        names = _names(item.value)
+        if not names:
+            errors.append(f"{item.describe()}: lists no container; remove it (every container) or name some")
+        elif unknown := sorted(names - known):
+            have = ", ".join(sorted(str(n) for n in known if n)) or "none"
+            errors.append(
+                f"{item.describe()}: {where_pod} has no container named {', '.join(map(repr, unknown))} "
+                f"(it has {have}); fix the name"
+            )
+        scope[field] = names
+
     if len(errors) > start or audience is None:
         return None
+    keys = tuple((f, _annotation_key(prefix, token, a)) for f, a in _FIELD_KEYS)
     return TokenSpec(
         name=token,
         audience=audience.value.strip(),
@@ -301,7 +340,18 @@ def _token(
         dialect=NAME,
         volume_name=volume_name_for(mount_path),
         mount_path_source=mount_key,
+        containers=scope.get("containers"),
+        skip_containers=scope.get("skip-containers", frozenset()),
+        field_keys=keys,
     )
+
+
+_FIELD_KEYS = (
+    ("audience", "audience"),
+    ("expiration", "expiration-seconds"),
+    ("path", "path"),
+    ("mount-path", "mount-path"),
+)
 
 
 def _check_together(tokens: list[TokenSpec], prefix: str, errors: list[str]) -> None:

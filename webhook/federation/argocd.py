@@ -10,7 +10,7 @@ from typing import Any
 
 from webhook.federation.common import InputError
 from webhook.federation.credential import EXEC_API_VERSION, bash_credential_script
-from webhook.spec import DNS1123_LABEL_RE, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS
+from webhook.vocabulary import DNS1123_LABEL_RE, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS
 
 # (kind, name, container) of the two ArgoCD workloads that talk to managed clusters.
 WORKLOADS = (

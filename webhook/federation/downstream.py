@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from webhook.federation.common import InputError, check_https_url
-from webhook.spec import DNS1123_LABEL_RE
+from webhook.vocabulary import DNS1123_LABEL_RE
 
 FORMATS = ("v1", "v1beta1", "oidc-flags", "gardener")
 DNS1123_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

@@ -7,7 +7,7 @@ from typing import Any
 
 from webhook.federation.common import InputError, check_https_url
 from webhook.federation.credential import EXEC_API_VERSION, bash_credential_script
-from webhook.spec import DNS1123_LABEL_RE
+from webhook.vocabulary import DNS1123_LABEL_RE
 
 EXEC_FORMS = ("webhook", "bash")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -120,8 +119,3 @@ def discovery(
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
     }
-
-
-def compact_json(doc: Any) -> str:
-    """Serialised the way the apiserver serves it (no spaces)."""
-    return json.dumps(doc, separators=(",", ":"))

@@ -17,7 +17,7 @@ import jwt
 
 from webhook.federation.common import InputError, check_https_url, read_text
 from webhook.federation.credential import JWT_SHAPE, parse_unverified, rfc3339
-from webhook.spec import MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS
+from webhook.vocabulary import MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS
 
 # Asymmetric only: a JWKS never carries an HMAC secret, and `none` is never acceptable.
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")

@@ -11,7 +11,7 @@ import pytest
 from webhook.documents import load_yaml
 from webhook.mutate import mutate_pod
 from webhook.settings import CoreSettings
-from webhook.spec import ServiceAccountInfo
+from webhook.vocabulary import ServiceAccountInfo
 from webhook.workloads import pod_templates
 from webhook.yamledit import apply_ops, splice
 

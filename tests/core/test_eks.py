@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import yaml
-from core_support import env_of, mounts_of, pod, run, sa
 
+from tests.common import env_of, mounts_of, pod
+from tests.core.support import run, sa
 from webhook.settings import CoreSettings
 
 CASES = list(yaml.safe_load_all((Path(__file__).parent / "fixtures" / "eks_cases.yaml").read_text()))

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 import pytest
-from manifests_support import OVERLAYS, arg_value, find, one, pod_template, selects, webhook_container
 
+from tests.manifests.support import OVERLAYS, arg_value, find, one, pod_template, selects, webhook_container
 from webhook.serve import serve_command
 from webhook.server import ServeSettings
 from webhook.settings import CoreSettings

@@ -6,13 +6,14 @@ import copy
 import json
 
 import jsonpatch
-from core_support import env_of, mounts_of, pod, run, sa, validate, volume
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.common import env_of, mounts_of, pod
+from tests.core.support import run, sa, validate, volume
 from webhook.mutate import mutate_pod, serviceaccount_name
 from webhook.settings import CoreSettings
-from webhook.spec import volume_name_for
+from webhook.vocabulary import volume_name_for
 
 P = "projected-token.io"
 VAULT = {f"{P}/audience": "vault", f"{P}/path": "oidc-token"}

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from manifests_support import copy_manifests, kubectl, one, pod_template
 
+from tests.manifests.support import copy_manifests, kubectl, one, pod_template
 from webhook.certs import CertPaths, covers, generate_ca, service_dns_names
 
 Docs = dict[str, list[dict[str, Any]]]

@@ -6,20 +6,20 @@ import copy
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonpatch
 import pytest
 import yaml
 from click.testing import CliRunner
-from core_support import FIXTURES, REPO, check_pod_rules, validate
 
+from tests.common import FIXTURES, REPO, WEBHOOK_BIN
+from tests.core.support import check_pod_rules, validate
 from webhook import yamledit
 from webhook.cli import main
 from webhook.documents import InputError, load_yaml, parse
 from webhook.settings import CoreSettings
-from webhook.spec import volume_name_for
+from webhook.vocabulary import volume_name_for
 from webhook.workloads import pod_templates
 
 VOL = volume_name_for("/var/run/secrets/tokens")
@@ -317,9 +317,6 @@ def test_diff_output_is_a_patch_that_gives_the_yaml_output(
     applied = subprocess.run(["git", "apply", "d.patch"], capture_output=True, text=True)
     assert applied.returncode == 0, applied.stderr
     assert Path("all.yaml").read_text() == rendered.stdout
-
-
-WEBHOOK_BIN = Path(sys.executable).with_name("webhook")
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,20 @@ class TokenSpec:
     volume_name: str = ""  # filled by the dialect: derived from mount_path, or fixed (EKS)
     # The annotation or setting that chose mount_path, named in conflict messages.
     mount_path_source: str = field(default="", compare=False)
+    # Which containers get it (by name, init containers and sidecars alike): None = every one not skipped.
+    containers: frozenset[str] | None = None
+    skip_containers: frozenset[str] = frozenset()
+    # The annotation (or setting) to change per field ("audience", "expiration", "path"), for fix hints.
+    field_keys: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def gets(self, container: str) -> bool:
+        """Whether this token is meant for the named container (the injection's skips aside)."""
+        if container in self.skip_containers:
+            return False
+        return self.containers is None or container in self.containers
+
+    def key_for(self, name: str) -> str:
+        return dict(self.field_keys).get(name, name)
 
     @property
     def file_path(self) -> str:
@@ -57,6 +71,10 @@ class EnvGroup:
 
     vars: tuple[tuple[str, str], ...]
     guard: frozenset[str]
+    # An env var already holding one of these values counts as present too (a token file path set by hand).
+    guard_values: frozenset[str] = frozenset()
+    # The token these vars name: only containers that get that token get them ("" = every container).
+    token: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,9 +107,13 @@ MAPPING_TYPES = (dict, Mapping)
 
 
 @lru_cache(maxsize=1024)
-def volume_name_for(mount_path: str) -> str:
-    """Deterministic DNS-1123 volume name from a mount path: `ptw-<slug>-<hash8>`, never from the pod."""
-    digest = hashlib.sha256(mount_path.encode()).hexdigest()[:8]
+def volume_name_for(mount_path: str, subset: tuple[str, ...] = ()) -> str:
+    """Deterministic DNS-1123 volume name from a mount path: `ptw-<slug>-<hash8>`, never from the pod.
+
+    `subset` names the tokens when a container gets only some of the tokens at that path (scoping): that
+    volume holds just those, under its own name."""
+    key = mount_path if not subset else mount_path + "\n" + ",".join(subset)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
     slug = re.sub(r"[^a-z0-9]+", "-", mount_path.lower()).strip("-")
     slug = slug[: 63 - len("ptw--") - len(digest)].strip("-")
     return f"ptw-{slug}-{digest}" if slug else f"ptw-{digest}"
@@ -111,3 +133,53 @@ def is_windows(pod: Mapping[str, Any], *, beta_selector: bool = True, os_field: 
 def windows_path(path: str) -> str:
     """/var/run/x/token -> C:\\var\\run\\x\\token (what a Windows container sees)."""
     return "C:" + path.replace("/", "\\")
+
+
+@lru_cache(maxsize=4096)
+def clean_path(path: str) -> str:
+    """Lexical clean of an absolute path (`//`, `/./`, trailing `/`, `..`), as a container runtime sees it."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part and part != ".":
+            parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def is_under(path: str, directory: str) -> bool:
+    """`path` is `directory` or inside it (both cleaned)."""
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def mount_path_problem(value: str) -> str | None:
+    """Why a token mount path (annotation or setting) is refused, or None. Same rules everywhere."""
+    if not value.startswith("/"):
+        return "is not an absolute path; start it with /"
+    parts = value.split("/")
+    if ".." in parts:
+        return "contains '..'; give a plain absolute directory"
+    cleaned = clean_path(value)
+    if cleaned == "/":
+        return "is the root directory; give a directory such as /var/run/secrets/tokens"
+    if is_under(cleaned, SERVICEACCOUNT_MOUNT_PATH) or is_under(SERVICEACCOUNT_MOUNT_PATH, cleaned):
+        return (
+            f"is or contains {SERVICEACCOUNT_MOUNT_PATH} (the kube-api-access volume's directory); "
+            "choose another directory"
+        )
+    return None
+
+
+def token_path_problem(value: str) -> str | None:
+    """Why a token file name (relative to its mount path) is refused, or None."""
+    if not value:
+        return "is empty; give a file name such as oidc-token"
+    if value.startswith("/"):
+        return "must be relative to the mount path; drop the leading /"
+    parts = value.split("/")
+    if ".." in parts or value.startswith(".."):
+        return "must not contain '..'; give a plain file name"
+    if "" in parts or "." in parts:
+        return "must be a plain file name (no '.' element, no empty element, no trailing /)"
+    return None

@@ -8,7 +8,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import all_versions
-from manifests_support import CERT_MANAGER_GROUP, MANIFESTS, OVERLAYS, kubectl, kustomize
+
+from tests.manifests.support import CERT_MANAGER_GROUP, MANIFESTS, OVERLAYS, kubectl, kustomize
 
 
 def _key(version: str) -> tuple[int, ...]:

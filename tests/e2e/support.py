@@ -6,21 +6,20 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from ruamel.yaml import YAML
 
+from tests import common
+from tests.common import WEBHOOK_BIN
+
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PREFIX = "projected-token.io"
 API_ACCESS_PREFIX = "kube-api-access-"
-WEBHOOK_BIN = Path(sys.executable).with_name("webhook")
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 
 
 def skip_or_fail(reason: str) -> None:
@@ -61,14 +60,6 @@ def load_all(text: str) -> list[dict[str, Any]]:
     return [doc for doc in YAML(typ="safe").load_all(text) if isinstance(doc, dict)]
 
 
-def serviceaccount(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": name, "annotations": dict(annotations or {})},
-    }
-
-
 def pod(
     name: str,
     serviceaccount_name: str,
@@ -78,21 +69,16 @@ def pod(
     labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A pod with an init container and two containers; never scheduled (no kubelet here), only stored."""
-    spec: dict[str, Any] = {
-        "serviceAccountName": serviceaccount_name,
-        "containers": [
-            {"name": "app", "image": "registry.invalid/app:1", "env": [{"name": "KEEP", "value": "me"}]},
-            {"name": "sidecar", "image": "registry.invalid/sidecar:1"},
-        ],
-    }
-    if init:
-        spec["initContainers"] = [{"name": "setup", "image": "registry.invalid/setup:1"}]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "annotations": dict(annotations or {}), "labels": dict(labels or {})},
-        "spec": spec,
-    }
+    return common.pod(
+        {"name": "app", "image": "registry.invalid/app:1", "env": [{"name": "KEEP", "value": "me"}]},
+        {"name": "sidecar", "image": "registry.invalid/sidecar:1"},
+        name=name,
+        namespace=None,
+        serviceaccount=serviceaccount_name,
+        annotations=annotations or {},
+        labels=labels or {},
+        init=[{"name": "setup", "image": "registry.invalid/setup:1"}] if init else (),
+    )
 
 
 def deployment(name: str, serviceaccount_name: str, replicas: int = 1) -> dict[str, Any]:
@@ -106,11 +92,6 @@ def deployment(name: str, serviceaccount_name: str, replicas: int = 1) -> dict[s
         "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": template},
     }
-
-
-def all_containers(pod_obj: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = pod_obj["spec"]
-    return list(spec.get("initContainers") or []) + list(spec.get("containers") or [])
 
 
 def token_volumes(pod_obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -133,14 +114,6 @@ def token_sources(pod_obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for source in volume["projected"]["sources"]
         if "serviceAccountToken" in source
     }
-
-
-def env_of(container: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e.get("value", "") for e in container.get("env") or []}
-
-
-def mounts_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {m["mountPath"]: m for m in container.get("volumeMounts") or []}
 
 
 def api_access_volume(pod_obj: dict[str, Any]) -> str | None:

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from manifests_support import MANIFESTS, REPO, kubectl, kustomize, webhook_container
 
 import webhook
+from tests.common import REPO
+from tests.manifests.support import MANIFESTS, kubectl, kustomize, webhook_container
 
 DOCKERFILE = REPO / "Dockerfile"
 

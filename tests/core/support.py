@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -13,37 +12,15 @@ import kubernetes_validate
 
 from webhook.mutate import Outcome, mutate_pod
 from webhook.settings import CoreSettings
-from webhook.spec import ServiceAccountInfo
+from webhook.vocabulary import ServiceAccountInfo
 
 KUBE_VERSION = "1.34"
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / ".." / "shared" / "fixtures"
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 
 
 def sa(annotations: Mapping[str, str] | None = None, name: str = "app", namespace: str = "default"):
     return ServiceAccountInfo(namespace=namespace, name=name, annotations=dict(annotations or {}))
-
-
-def pod(
-    *containers: Mapping[str, Any],
-    annotations: Mapping[str, str] | None = None,
-    init: tuple[Mapping[str, Any], ...] = (),
-    **spec: Any,
-) -> dict[str, Any]:
-    """A Pod as the kube-apiserver would send it (serviceAccountName filled in)."""
-    body: dict[str, Any] = {
-        "serviceAccountName": "app",
-        "containers": [dict(c) for c in containers] or [{"name": "app", "image": "busybox"}],
-        **spec,
-    }
-    if init:
-        body["initContainers"] = [dict(c) for c in init]
-    meta: dict[str, Any] = {"name": "p", "namespace": "default"}
-    if annotations:
-        meta["annotations"] = dict(annotations)
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": body}
 
 
 def check_pod_rules(obj: Mapping[str, Any]) -> None:
@@ -107,22 +84,6 @@ def run(
     for warning in outcome.warnings:
         assert len(warning) < 160, warning
     return outcome, result
-
-
-def container(result: Mapping[str, Any], name: str) -> dict[str, Any]:
-    spec = result["spec"]
-    for c in [*(spec.get("initContainers") or []), *spec["containers"]]:
-        if c["name"] == name:
-            return c
-    raise KeyError(name)
-
-
-def env_of(result: Mapping[str, Any], name: str) -> list[tuple[str, str]]:
-    return [(e["name"], e.get("value")) for e in container(result, name).get("env") or []]
-
-
-def mounts_of(result: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
-    return list(container(result, name).get("volumeMounts") or [])
 
 
 def volume(result: Mapping[str, Any], name: str) -> dict[str, Any]:

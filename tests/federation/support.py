@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import serialization
 
 from webhook.federation.oidc import key_id
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 ISSUER = "https://upstream.example.com"
 AUDIENCE = "downstream-cluster"
 SUBJECT = "system:serviceaccount:argocd:argocd-server"

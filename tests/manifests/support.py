@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.common import REPO
+
 MANIFESTS = REPO / "manifests"
 OVERLAYS = ("cert-manager", "static", "eks")
 CERT_MANAGER_GROUP = "cert-manager.io"

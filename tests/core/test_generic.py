@@ -7,10 +7,11 @@ the Kubernetes OpenAPI schema, and a second pass must be empty.
 from __future__ import annotations
 
 import pytest
-from core_support import env_of, mounts_of, pod, run, sa, volume
 
+from tests.common import env_of, mounts_of, pod
+from tests.core.support import run, sa, volume
 from webhook.settings import CoreSettings
-from webhook.spec import volume_name_for
+from webhook.vocabulary import volume_name_for
 
 P = "projected-token.io"
 VAULT = {f"{P}/audience": "vault", f"{P}/expiration-seconds": "7200", f"{P}/path": "oidc-token"}

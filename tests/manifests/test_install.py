@@ -15,8 +15,9 @@ import kubernetes_validate
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from manifests_support import MANIFESTS, REPO, copy_manifests, kubectl, kustomize, one
 
+from tests.common import REPO
+from tests.manifests.support import MANIFESTS, copy_manifests, kubectl, kustomize, one
 from webhook.certs import CertPaths, write_bundle
 from webhook.cli import main
 from webhook.install import base_dir

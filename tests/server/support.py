@@ -11,7 +11,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from tests import common
+from tests.common import WEBHOOK_BIN
 from webhook.metrics import Metrics
 from webhook.server import CertReloader, ServerState, ServeSettings, bind_socket, create_app, uvicorn_server
 from webhook.serviceaccounts import StaticFileSource
@@ -63,15 +64,18 @@ metadata:
 """
 
 
-def pod(sa: str | None = "vault", namespace: str | None = None, **metadata: Any) -> dict[str, Any]:
+def pod(
+    sa: str | None = "vault", namespace: str | None = None, name: str | None = None, **metadata: Any
+) -> dict[str, Any]:
     """A pod as a Deployment's ReplicaSet sends it: generateName, no name, often no namespace."""
-    meta: dict[str, Any] = {"generateName": "app-7d9c-", **metadata}
-    if namespace:
-        meta["namespace"] = namespace
-    spec: dict[str, Any] = {"containers": [{"name": "app", "image": "registry.example/app:1"}]}
-    if sa is not None:
-        spec["serviceAccountName"] = sa
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+    return common.pod(
+        {"name": "app", "image": "registry.example/app:1"},
+        name=name,
+        generate_name="app-7d9c-",
+        namespace=namespace,
+        serviceaccount=sa,
+        **metadata,
+    )
 
 
 def review(
@@ -175,9 +179,6 @@ def tls_socket(server: RunningServer, timeout: float = 5) -> Iterator[ssl.SSLSoc
     raw = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
     with ssl_context(server.ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
         yield tls
-
-
-WEBHOOK_BIN = Path(sys.executable).with_name("webhook")
 
 
 @dataclass
