@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from diff_yaml import Alias, Anchored, Commented, Flow, Merged, Style, data_of, dump
 from hypothesis import strategies as st
+
+from tests.e2e.diff_yaml import Alias, Anchored, Commented, Flow, Merged, Style, data_of, dump
 
 P = "projected-token.io"
 EKS = "eks.amazonaws.com"

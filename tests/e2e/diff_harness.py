@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from controlplane import ControlPlane
-from diff_cases import NAMESPACES, Case, P
-from diff_yaml import dump
-from e2e_support import WEBHOOK_BIN, without_api_access
 
+from tests.common import WEBHOOK_BIN
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.diff_cases import NAMESPACES, Case, P
+from tests.e2e.diff_yaml import dump
+from tests.e2e.support import without_api_access
 from webhook.cli import main
 
 HOOK = "inject.projected-token.io"

@@ -18,13 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from controlplane import ControlPlane
-from diff_cases import CLI_NAMESPACES, NAMESPACES, Case, cases
-from diff_harness import Batch, Stats, Verdict, run_all
-from e2e_support import token_sources
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
-from webhookserver import WebhookServer
+
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.diff_cases import CLI_NAMESPACES, NAMESPACES, Case, cases
+from tests.e2e.diff_harness import Batch, Stats, Verdict, run_all
+from tests.e2e.support import token_sources
+from tests.e2e.webhookserver import WebhookServer
 
 pytestmark = pytest.mark.e2e
 FIXED_SEED = 20261111
