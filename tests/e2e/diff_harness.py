@@ -293,7 +293,10 @@ class RenderFeatures:
     @classmethod
     def detect(cls) -> RenderFeatures:
         text = CliRunner().invoke(main, ["render", "--help"]).stdout
-        return cls(webhook_config="--webhook-config" in text, namespace="--namespace" in text)
+        return cls(
+            webhook_config="--webhook-config" in text,
+            namespace=re.search(r"--namespace\b(?!-)", text) is not None,
+        )
 
 
 @dataclass
