@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 COMPILED := webhook/yamledit.py webhook/mutate.py
 PORT ?= 8443
 
-.PHONY: venv run test lint format bench bench-render bench-serve e2e-assets e2e test-diff clean
+.PHONY: venv run test lint format bench bench-render bench-serve e2e-assets relying-parties e2e test-diff clean
 
 venv: $(STAMP)
 
@@ -36,7 +36,11 @@ test: venv lint
 e2e-assets:
 	bash hack/e2e-assets.sh
 
-e2e: venv e2e-assets
+# Vault and OAuth2-Proxy for tests/e2e/test_relying_parties.py, built from Go modules (cached).
+relying-parties:
+	bash hack/relying-parties.sh
+
+e2e: venv e2e-assets relying-parties
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
 
 # The differential test alone, with its summary (DIFF_RANDOM=1 DIFF_EXAMPLES=N for random seeds).

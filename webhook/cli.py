@@ -18,10 +18,12 @@ SUBCOMMANDS = {
     "drift": "webhook.drift:drift_command",
     "kubeconfig": "webhook.federation.commands:kubeconfig_command",
     "manifests": "webhook.install:manifests_command",
+    "oauth2-proxy": "webhook.federation.oauth2proxy_commands:oauth2_proxy_command",
     "oidc": "webhook.federation.commands:oidc_group",
     "render": "webhook.render:render",
     "serve": "webhook.serve:serve_command",
     "token": "webhook.federation.commands:token_group",
+    "vault": "webhook.federation.vault_commands:vault_group",
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from webhook.federation import argocd, credential, downstream, kubeconfig, oidc, tokens
+from webhook.federation import argocd, credential, downstream, kubeconfig, oidc, tokens, vault
 from webhook.federation.common import (
     InputError,
     check_https_url,
@@ -490,6 +490,11 @@ def token_inspect(token: str, as_json: bool) -> None:
 @click.option("--audience", "audiences", multiple=True, help="Expected aud (repeatable: any matches).")
 @click.option("--ca-file", type=click.Path(dir_okay=False), help="CA for the HTTPS fetches.")
 @click.option("--leeway", type=float, default=0, show_default=True, help="Clock skew allowed, seconds.")
+@click.option("--subject", help="Expected sub, as Vault's bound_subject.")
+@click.option(
+    "--claim", "claim_entries", multiple=True, help="KEY=VALUE as Vault's bound_claims (repeatable)."
+)
+@click.option("--glob", is_flag=True, help="--claim values are globs (bound_claims_type glob).")
 @friendly
 def token_verify(
     token: str,
@@ -498,6 +503,9 @@ def token_verify(
     audiences: tuple[str, ...],
     ca_file: str | None,
     leeway: float,
+    subject: str | None,
+    claim_entries: tuple[str, ...],
+    glob: bool,
 ) -> None:
     """Verify TOKEN's signature, iss, aud, exp and nbf (as Vault's JWT auth would); print its claims.
 
@@ -508,6 +516,7 @@ def token_verify(
     """
     if not jwks_source and not issuer:
         raise InputError("give --jwks FILE|URL or --issuer URL")
+    bound = vault.bound_claims(claim_entries)
     value = _token(token)
     keys = (
         tokens.load_jwks(jwks_source, ca_file) if jwks_source else tokens.discover_jwks(issuer or "", ca_file)
@@ -516,7 +525,11 @@ def token_verify(
         claims = tokens.verify(value, keys, issuer=issuer, audiences=audiences, leeway=leeway)
     except tokens.InvalidToken as exc:
         raise click.ClickException(f"invalid token: {exc}") from None
+    problems = vault.binding_problems(claims, subject=subject, bound=bound, glob=glob)
+    if problems:
+        raise click.ClickException(f"token refused by the bindings: {'; '.join(problems)}")
     checked = ["signature", "exp", "nbf"] + (["iss"] if issuer else []) + (["aud"] if audiences else [])
+    checked += (["sub"] if subject else []) + list(bound)
     if not audiences:
         warn("audience not checked (give --audience)")
     click.echo(dump_json(claims), nl=False)

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Builds the relying parties the e2e journeys configure with our generators (Vault, OAuth2-Proxy) from Go
+# modules into a cache folder outside the repo, the way hack/e2e-assets.sh builds the control plane.
+# Re-runs reuse what is already built.
+#
+#   RELYING_PARTIES_DIR    output folder (default: $XDG_CACHE_HOME/projected-token-webhook/relying-parties/<recipe>)
+#   VAULT_VERSION          github.com/hashicorp/vault release (OpenBao's module path carries no /v2, so the
+#                          Go module proxy serves none of its v2 releases; Vault's are served)
+#   OAUTH2_PROXY_VERSION   github.com/oauth2-proxy/oauth2-proxy/v7 release
+#   E2E_BUILD_JOBS         go build -p (default 2)
+#
+# The tests find the binaries through the pointer file $cache_root/current (one line: the folder).
+set -euo pipefail
+
+VAULT_VERSION=${VAULT_VERSION:-v1.21.4}
+OAUTH2_PROXY_VERSION=${OAUTH2_PROXY_VERSION:-v7.15.6}
+JOBS=${E2E_BUILD_JOBS:-2}
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/projected-token-webhook/relying-parties
+pointer=$cache_root/current
+
+log() { echo "relying-parties: $*" >&2; }
+die() {
+	echo "relying-parties: error: $*" >&2
+	exit 1
+}
+
+[[ $VAULT_VERSION =~ ^v1\.[0-9]+\.[0-9]+$ ]] || die "VAULT_VERSION=$VAULT_VERSION is not a v1.<minor>.<patch> release"
+[[ $OAUTH2_PROXY_VERSION =~ ^v7\.[0-9]+\.[0-9]+$ ]] ||
+	die "OAUTH2_PROXY_VERSION=$OAUTH2_PROXY_VERSION is not a v7.<minor>.<patch> release"
+
+# Bump recipe when the build itself changes, so caches built the old way are rebuilt.
+stamp_text="vault=$VAULT_VERSION oauth2-proxy=$OAUTH2_PROXY_VERSION recipe=1"
+out=${RELYING_PARTIES_DIR:-$cache_root/vault-$VAULT_VERSION-oauth2-proxy-$OAUTH2_PROXY_VERSION}
+
+publish() {
+	mkdir -p "$cache_root"
+	printf '%s\n' "$out" >"$pointer.tmp" && mv "$pointer.tmp" "$pointer"
+	log "relying parties ready in $out (pointer: $pointer)"
+}
+
+if [[ -f $out/.stamp && $(cat "$out/.stamp") == "$stamp_text" && -x $out/vault && -x $out/oauth2-proxy ]]; then
+	log "reusing $stamp_text"
+	publish
+	exit 0
+fi
+
+command -v go >/dev/null || die "go not found: install Go 1.26+"
+start=$(date +%s)
+mkdir -p "$out"
+rm -f "$out/.stamp"
+build_root=$cache_root/build
+export CGO_ENABLED=0 GOFLAGS=-mod=mod
+build=(nice -n 10 go build -p "$JOBS" -trimpath)
+
+gomod_field() { # $1 = module@version, $2 = field of `go mod download -json`
+	go mod download -json "$1" | sed -n "s/^[[:space:]]*\"$2\": \"\(.*\)\",\{0,1\}$/\1/p"
+}
+
+# A throwaway module requiring $1@$2 whose go directive and non-local replace lines are the upstream's: the
+# upstream's local replaces (./api, ./sdk) fall back to the released modules its go.mod requires.
+throwaway_module() { # $1 = module path, $2 = version, $3 = folder
+	mkdir -p "$3"
+	local upstream
+	upstream=$(cd "$3" && gomod_field "$1@$2" GoMod)
+	[[ -f $upstream ]] || die "could not download $1@$2 from the Go module proxy"
+	{
+		echo "module local.invalid/relying-party"
+		echo
+		sed -n 's/^go \([0-9.]*\)$/go \1/p' "$upstream"
+		echo
+		echo "require $1 $2"
+		echo
+		grep -E '^replace [^ ]+( v[^ ]+)? => [^.]' "$upstream" || true
+	} >"$3/go.mod.new"
+	if ! cmp -s "$3/go.mod.new" "$3/go.mod"; then
+		mv "$3/go.mod.new" "$3/go.mod"
+		rm -f "$3/go.sum"
+	else
+		rm -f "$3/go.mod.new"
+	fi
+}
+
+if [[ ! -x $out/oauth2-proxy ]]; then
+	oauth2_proxy_mod=$build_root/oauth2-proxy-$OAUTH2_PROXY_VERSION
+	throwaway_module github.com/oauth2-proxy/oauth2-proxy/v7 "$OAUTH2_PROXY_VERSION" "$oauth2_proxy_mod"
+	log "building oauth2-proxy $OAUTH2_PROXY_VERSION"
+	# The module zip has no git metadata: the version comes in through ldflags, as upstream's Makefile does.
+	(cd "$oauth2_proxy_mod" && "${build[@]}" -o "$out/oauth2-proxy.new" \
+		-ldflags "-s -w -X github.com/oauth2-proxy/oauth2-proxy/v7/pkg/version.VERSION=$OAUTH2_PROXY_VERSION" \
+		github.com/oauth2-proxy/oauth2-proxy/v7)
+	mv "$out/oauth2-proxy.new" "$out/oauth2-proxy"
+	log "oauth2-proxy built after $(($(date +%s) - start))s"
+fi
+
+if [[ ! -x $out/vault ]]; then
+	vault_mod=$build_root/vault-$VAULT_VERSION
+	throwaway_module github.com/hashicorp/vault "$VAULT_VERSION" "$vault_mod"
+	log "building vault $VAULT_VERSION (cold: many minutes)"
+	(cd "$vault_mod" && "${build[@]}" -ldflags "-s -w" -o "$out/vault.new" github.com/hashicorp/vault)
+	mv "$out/vault.new" "$out/vault"
+	log "vault built after $(($(date +%s) - start))s"
+fi
+
+"$out/oauth2-proxy" --version >&2
+"$out/vault" version >&2
+echo "$stamp_text" >"$out/.stamp"
+log "built in $(($(date +%s) - start))s"
+publish
