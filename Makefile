@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 COMPILED := $(shell sed -n 's/^compiled = \[\(.*\)\]/\1/p' pyproject.toml | tr -d '",')
 PORT ?= 8443
 
-.PHONY: venv run test lint format bench bench-render bench-serve bench-attack e2e-assets relying-parties e2e clean
+.PHONY: venv run test lint format bench bench-render bench-serve bench-attack e2e-assets relying-parties e2e test-diff clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,10 @@ relying-parties:
 
 e2e: venv e2e-assets relying-parties
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+# The differential test alone, with its summary (DIFF_RANDOM=1 DIFF_EXAMPLES=N for random seeds).
+test-diff: venv e2e-assets
+	$(BIN)/python -m pytest tests/e2e/test_differential.py -m e2e -s $(PYTEST_ARGS)
 
 bench: bench-render bench-serve
 
