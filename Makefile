@@ -41,7 +41,7 @@ test: venv lint
 e2e-assets:
 	bash hack/e2e-assets.sh
 
-# Vault and OAuth2-Proxy for tests/e2e/test_relying_parties.py, built from Go modules (cached).
+# OAuth2-Proxy for tests/e2e/test_relying_parties.py, built from Go modules (cached; Vault cannot be, see the script).
 relying-parties:
 	bash hack/relying-parties.sh
 

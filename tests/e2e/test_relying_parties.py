@@ -8,6 +8,7 @@ OAuth2-Proxy (seed 004) `webhook oauth2-proxy` flags / config file in front of a
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +65,11 @@ def request_token(plane: ControlPlane, namespace: str, name: str, audience: str)
 
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
-    server = Vault.start(binary("vault"), tmp_path_factory.mktemp("vault"))
+    # Not buildable from the Go module proxy (hack/relying-parties.sh says why): runs with a binary of yours.
+    given = os.environ.get("VAULT_BIN")
+    if not given:
+        pytest.skip("Vault is not buildable from Go modules here (hack/relying-parties.sh): set VAULT_BIN")
+    server = Vault.start(Path(given), tmp_path_factory.mktemp("vault"))
     try:
         yield server
     finally:
