@@ -97,7 +97,7 @@ def decide(
             reason = f"ServiceAccount {subject.namespace}/{subject.serviceaccount} not found; pod not mutated"
             return Decision(SKIPPED, reason, warnings=[reason])
         serviceaccount = implied_default(subject.namespace)
-    mutation = mutate_pod(pod, serviceaccount, settings)
+    mutation = mutate_pod(_annotations_sorted(pod), serviceaccount, settings)
     dialects = tuple(mutation.dialects)
     if mutation.errors:
         return Decision(DENIED, "; ".join(mutation.errors), [], mutation.warnings, mutation.errors, dialects)
@@ -106,6 +106,19 @@ def decide(
     if mutation.skipped:
         return Decision(SKIPPED, mutation.skipped, [], mutation.warnings, [], dialects)
     return Decision(UNCHANGED, None, [], mutation.warnings, [], dialects)
+
+
+def _annotations_sorted(pod: Any) -> Any:
+    """The pod as the apiserver sends it: annotations in key order (it stores a map), which decides the
+    order of tokens, env vars and messages. A manifest keeps its author's order; reviews come sorted."""
+    metadata = pod.get("metadata")
+    annotations: Any = metadata.get("annotations") if _is_map(metadata) else None
+    if not _is_map(annotations) or len(annotations) < 2:
+        return pod
+    keys = list(annotations)
+    if keys == sorted(keys):
+        return pod
+    return {**pod, "metadata": {**metadata, "annotations": {k: annotations[k] for k in sorted(keys)}}}
 
 
 # ------------------------------------------------------------------------------------------ the shape check

@@ -237,6 +237,29 @@ def test_the_default_serviceaccount_exists_unannotated_in_every_namespace() -> N
     assert decide({"spec": {"containers": []}}, subject, None, CoreSettings()).outcome == SKIPPED
 
 
+def test_pod_annotations_count_in_key_order_as_the_apiserver_sends_them() -> None:
+    # The apiserver stores annotations as a map: its reviews list them sorted, whatever the manifest's order.
+    keys = [
+        "projected-token.io/vault.audience: vault\n",
+        "projected-token.io/audience: sts\n",
+        "projected-token.io/Bad_Name.audience: x\n",
+        "projected-token.io/token.audience: y\n",
+    ]
+
+    def patch_or_errors(order: list[str]) -> tuple[int, str]:
+        metadata = "  annotations:\n" + "".join(f"    {k}" for k in order)
+        result = render("-o", "patch", "-", stdin=pod_yaml(sa="default", metadata=metadata))
+        return result.exit_code, result.stdout + result.stderr
+
+    denied = patch_or_errors(keys)
+    assert denied[0] == 1 and denied == patch_or_errors(sorted(keys))
+    assert denied[1].index("Bad_Name") < denied[1].index("'token' is the default token")
+    valid = keys[:2]
+    mutated = patch_or_errors(valid)
+    assert mutated[0] == 0 and mutated == patch_or_errors(valid[::-1])
+    assert mutated[1].index('"sts"') < mutated[1].index('"vault"')
+
+
 # ------------------------------------------------------------------------------- the shape check in render
 
 
