@@ -30,7 +30,10 @@ def test_every_field_is_a_flag_with_its_description_and_default(
             assert option.help.endswith(f"[{shown}]"), option.help
     generated = {name for name, _ in flag_fields(model)}
     others = {"config"} | (
-        {"serviceaccount_files", "output", "fail_on_change"} if command is render else set()
+        {"serviceaccount_files", "output", "fail_on_change", "namespace", "webhook_config"}
+        | {"namespace_labels", "excluded_namespaces"}
+        if command is render
+        else set()
     )
     assert set(options) == generated | others
 
