@@ -204,29 +204,6 @@ def test_greenhouse_errors(run, ca_file: Path, args: list[str], message: str) ->
     assert_one_line_error(result, f"Error: {message}")
 
 
-@pytest.fixture
-def unreachable_kubeconfig(tmp_path: Path, ca_file: Path) -> Path:
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "c",
-                        "cluster": {"server": "https://127.0.0.1:1", "certificate-authority": str(ca_file)},
-                    }
-                ],
-                "users": [{"name": "u", "user": {"token": "x"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "c",
-            }
-        )
-    )
-    return config
-
-
 def test_cluster_commands_unreachable_apiserver(run, unreachable_kubeconfig: Path, make_token) -> None:
     kc = ("--kubeconfig", str(unreachable_kubeconfig))
     assert_one_line_error(

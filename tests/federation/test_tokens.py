@@ -304,26 +304,15 @@ def test_request_errors(run, args: list[str], message: str) -> None:
     assert_one_line_error(run("token", "request", *[x for pair in base.items() for x in pair]), message)
 
 
-def test_request_unreachable_apiserver(run, tmp_path: Path, ca_file: Path) -> None:
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "c",
-                        "cluster": {"server": "https://127.0.0.1:1", "certificate-authority": str(ca_file)},
-                    }
-                ],
-                "users": [{"name": "u", "user": {"token": "x"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "c",
-            }
-        )
-    )
+def test_request_unreachable_apiserver(run, unreachable_kubeconfig: Path) -> None:
     result = run(
-        "token", "request", "--serviceaccount", "demo/app", "--audience", "vault", "--kubeconfig", str(config)
+        "token",
+        "request",
+        "--serviceaccount",
+        "demo/app",
+        "--audience",
+        "vault",
+        "--kubeconfig",
+        str(unreachable_kubeconfig),
     )
     assert_one_line_error(result, "TokenRequest for demo/app failed:")
