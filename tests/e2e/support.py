@@ -143,3 +143,13 @@ def render(*args: str, input: str | None = None, check: bool = True) -> subproce
     if check and result.returncode != 0:
         raise AssertionError(f"webhook render {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
     return result
+
+
+def cli(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed `webhook` console script, as a user would."""
+    result = subprocess.run(
+        [str(WEBHOOK_BIN), *args], capture_output=True, text=True, timeout=120, input=input, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"webhook {' '.join(args)} exited {result.returncode}: {result.stderr}")
+    return result

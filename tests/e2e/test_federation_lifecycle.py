@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.common import WEBHOOK_BIN
 from tests.e2e.controlplane import ControlPlane
-from tests.e2e.support import wait_for
+from tests.e2e.support import cli, wait_for
 from webhook.certs import generate_ca, generate_serving, pem_cert, pem_key
 from webhook.federation.oidc import key_id
 
@@ -40,16 +40,6 @@ AUDIENCE = "downstream-cluster"
 UPSTREAM_NS = "lifecycle"
 SA = "deployer"
 SA_USER = f"system:serviceaccount:{UPSTREAM_NS}:{SA}"
-
-
-def cli(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed `webhook` console script, as a user would."""
-    result = subprocess.run(
-        [str(WEBHOOK_BIN), *args], capture_output=True, text=True, timeout=120, input=input, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"webhook {' '.join(args)} exited {result.returncode}: {result.stderr}")
-    return result
 
 
 class StaticHTTPS:

@@ -25,7 +25,7 @@ import pytest
 
 from tests.common import WEBHOOK_BIN
 from tests.e2e.controlplane import ControlPlane
-from tests.e2e.support import load_all, pod, token_sources, wait_for
+from tests.e2e.support import cli, load_all, pod, token_sources, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -34,16 +34,6 @@ PREFIX_USER = "upstream:"
 UPSTREAM_NS = "argocd"
 SA = "argocd-application-controller"
 USER = f"{PREFIX_USER}system:serviceaccount:{UPSTREAM_NS}:{SA}"
-
-
-def cli(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed `webhook` console script, as a user would."""
-    result = subprocess.run(
-        [str(WEBHOOK_BIN), *args], capture_output=True, text=True, timeout=120, input=input, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"webhook {' '.join(args)} exited {result.returncode}: {result.stderr}")
-    return result
 
 
 @dataclass
