@@ -46,7 +46,7 @@ def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
     except Exception as exc:
         where = f"--kubeconfig {settings.kubeconfig}" if settings.kubeconfig else "in-cluster config"
         raise UserError(f"{where}: cannot configure the Kubernetes client: {exc}".splitlines()[0]) from None
-    prefixes = annotation_prefixes(settings.annotation_prefix, settings.dialects)
+    prefixes = annotation_prefixes(settings.annotation_prefix, settings.dialects, settings)
     return ClusterCache(api, prefixes, hooks=hooks, lookup_timeout=settings.lookup_timeout)
 
 
