@@ -338,7 +338,7 @@ def test_custom_token_endpoint_audience_env_and_ca_in_the_volume() -> None:
     obj = pod(labels=USE, annotations={f"{D}/use-custom-endpoint": "TRUE"})
     _, result = run(obj, sa(CLIENT), settings(**CUSTOM))
     sources = volume(result, "azure-identity-token")["projected"]["sources"]
-    assert sources[0]["serviceAccountToken"]["audience"] == "custom-aud"
+    assert len(sources) == 2 and sources[0]["serviceAccountToken"]["audience"] == "custom-aud"
     assert sources[1] == {
         "configMap": {
             "name": "kube-ca",

@@ -41,8 +41,8 @@ def apply(target: Any, op: JsonPatchOp) -> None:
 class PodEdit:
     def __init__(self, pod: Mapping[str, Any], patch: list[JsonPatchOp]) -> None:
         self.state: dict[str, Any] = copy.deepcopy(dict(pod))
-        for op in patch:
-            apply(self.state, op)
+        for op in patch:  # copies: the ops' values must not change when the state does
+            apply(self.state, copy.deepcopy(op))
         self.ops: list[JsonPatchOp] = []
 
     @property
@@ -63,7 +63,7 @@ class PodEdit:
 
     def add(self, path: str, value: Any) -> None:
         op = {"op": "add", "path": path, "value": value}
-        apply(self.state, op)
+        apply(self.state, copy.deepcopy(op))
         self.ops.append(op)
 
     def append(self, value: Any, *parts: str | int) -> None:
