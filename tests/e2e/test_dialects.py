@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 LABEL = "e2e.projected-token.io/dialects"
 TENANT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
-DIALECTS = ("azure",)
+DIALECTS = ("azure", "gcp")
 SETTINGS = ("--dialects", ",".join(DIALECTS), "--azure-tenant-id", TENANT)
 
 
@@ -171,7 +171,7 @@ def test_azure_pod_gets_the_peers_volume_env_and_proxy(
     _same_as_render(stored, _rendered(account, labelled, tmp_path))
     _verified(control_plane, ns, "azure-app", stored, "api://AzureADTokenExchange")
 
-    # No label: never sent (the declared objectSelector), and the dialect would skip it anyway.
+    # No label: skipped by the dialect (alone, the overlay's objectSelector would not even send it).
     untouched = _stored(control_plane, ns, "unlabelled")
     assert "azure-identity-token" not in {v["name"] for v in untouched["spec"]["volumes"]}
 
@@ -188,3 +188,74 @@ def test_azure_refusal_names_the_annotation(control_plane: ControlPlane, cloud_n
     assert result.returncode != 0
     assert "azure.workload.identity/service-account-token-expiration" in result.stderr
     assert "expected a value between 3600 and 86400" in result.stderr
+
+
+# ------------------------------------------------------------------------------------------------------ GCP
+
+PROVIDER = "projects/12345/locations/global/workloadIdentityPools/e2e/providers/this-cluster"
+EMAIL = "app-x@my-project.iam.gserviceaccount.com"
+
+
+def test_gcp_pod_gets_the_peers_volumes_env_and_setup_container(
+    control_plane: ControlPlane, cloud_namespace: str, tmp_path: Any
+) -> None:
+    ns = cloud_namespace
+    annotations = {
+        "cloud.google.com/workload-identity-provider": PROVIDER,
+        "cloud.google.com/service-account-email": EMAIL,
+    }
+    account = serviceaccount("gcp-app", annotations)
+    direct = serviceaccount("gcp-direct", {**annotations, "cloud.google.com/injection-mode": "direct"})
+    plain = pod("g", "gcp-app")
+    _create(control_plane, ns, account, direct, plain, pod("d", "gcp-direct"))
+
+    stored = wait_for("the gcp pod", lambda: _stored(control_plane, ns, "g"))
+    volumes = {v["name"]: v for v in stored["spec"]["volumes"]}
+    assert volumes["gcp-iam-token"]["projected"]["defaultMode"] == 0o440
+    assert volumes["gcp-iam-token"]["projected"]["sources"] == [
+        {
+            "serviceAccountToken": {
+                "audience": "sts.googleapis.com",
+                "expirationSeconds": 86400,
+                "path": "token",
+            }
+        }
+    ]
+    assert volumes["gcloud-config"]["emptyDir"] == {}
+    assert [c["name"] for c in stored["spec"]["initContainers"]] == ["gcloud-setup", "setup"]
+    for item in containers(stored):
+        names = {m["name"]: m["mountPath"] for m in mounts_of(stored, item["name"])}
+        assert names["gcp-iam-token"] == "/var/run/secrets/sts.googleapis.com/serviceaccount"
+        assert names["gcloud-config"] == "/var/run/secrets/gcloud/config"
+        if item["name"] != "gcloud-setup":
+            env = dict(env_of(stored, item["name"]))
+            assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/run/secrets/gcloud/config/federation.json"
+            assert env["CLOUDSDK_CONFIG"] == "/var/run/secrets/gcloud/config"
+            assert env["CLOUDSDK_CORE_PROJECT"] == "my-project"
+    assert stored["metadata"]["annotations"]["cloud.google.com/token-expiration"] == "86400"
+    _same_as_render(stored, _rendered(account, plain, tmp_path))
+    _verified(control_plane, ns, "gcp-app", stored, "sts.googleapis.com")
+
+    # Direct mode: no init container; the credential configuration comes from the pod's annotation.
+    direct_pod = _stored(control_plane, ns, "d")
+    assert [c["name"] for c in direct_pod["spec"]["initContainers"]] == ["setup"]
+    config = json.loads(direct_pod["metadata"]["annotations"]["cloud.google.com/external-credentials-json"])
+    assert config["audience"] == f"//iam.googleapis.com/{PROVIDER}"
+    assert config["credential_source"]["file"] == "/var/run/secrets/sts.googleapis.com/serviceaccount/token"
+    [item] = {v["name"]: v for v in direct_pod["spec"]["volumes"]}["external-credential-config"][
+        "downwardAPI"
+    ]["items"]
+    assert (
+        item["fieldRef"]["fieldPath"] == "metadata.annotations['cloud.google.com/external-credentials-json']"
+    )
+
+
+def test_gcp_refusal_names_the_annotation(control_plane: ControlPlane, cloud_namespace: str) -> None:
+    ns = cloud_namespace
+    half = serviceaccount("half", {"cloud.google.com/workload-identity-provider": PROVIDER})
+    _create(control_plane, ns, half)
+    result = control_plane.kubectl(
+        "create", "-n", ns, "-f", "-", input=dump_all([pod("h", "half")]), check=False
+    )
+    assert result.returncode != 0
+    assert "cloud.google.com/service-account-email must set at a time" in result.stderr

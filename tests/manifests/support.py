@@ -13,7 +13,7 @@ import yaml
 from tests.common import REPO
 
 MANIFESTS = REPO / "manifests"
-OVERLAYS = ("cert-manager", "static", "eks", "azure")
+OVERLAYS = ("cert-manager", "static", "eks", "azure", "gcp")
 CERT_MANAGER_GROUP = "cert-manager.io"
 
 

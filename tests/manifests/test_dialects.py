@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from tests.manifests.support import OVERLAYS, selects
@@ -38,7 +39,10 @@ def test_the_overlay_adds_exactly_the_declared_selectors(built: dict[str, Any], 
         main, ["manifests", f"--dialects={','.join(dialects)}"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
-    assert f"- key: {added[0]['key']}" in result.stdout if added else True
+    generated = _hook([d for d in yaml.safe_load_all(result.stdout) if d])["objectSelector"][
+        "matchExpressions"
+    ]
+    assert generated == [*base, *added]
 
 
 def test_the_azure_overlay_sends_only_labelled_pods(built: dict[str, Any]) -> None:
@@ -51,3 +55,8 @@ def test_the_azure_overlay_sends_only_labelled_pods(built: dict[str, Any]) -> No
     )
     # Beside another dialect the label cannot be required: that pod would never be sent.
     assert object_selector_requirements(["generic", "azure"]) == []
+
+
+def test_the_gcp_overlay_keeps_the_base_selectors(built: dict[str, Any]) -> None:
+    assert _hook(built["gcp"])["objectSelector"] == _hook(built["base"])["objectSelector"]
+    assert _dialects(built["gcp"]) == ["generic", "gcp"]
