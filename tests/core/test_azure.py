@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from pydantic import ValidationError
 
 from tests.common import container, env_of, mounts_of, pod
 from tests.core.support import run, sa, volume
+from webhook.cli import main
 from webhook.settings import CoreSettings
+from webhook.yamledit import apply_ops
 
 D = "azure.workload.identity"
 USE = {f"{D}/use": "true"}
@@ -353,3 +358,32 @@ def test_custom_token_endpoint_audience_env_and_ca_in_the_volume() -> None:
     ]
     _, plain = run(pod(labels=USE), sa(CLIENT), settings(**CUSTOM))
     assert volume(plain, "azure-identity-token") == token_volume()
+
+
+def test_render_applies_the_patch_as_the_apiserver_does(tmp_path: Any) -> None:
+    """No op addresses the inside of another's value: render's round trip applies values by reference."""
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "app", "annotations": CLIENT},
+    }
+    obj = pod(labels=USE, annotations={**PROXY, f"{D}/use-custom-endpoint": "true"})
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(yaml.safe_dump_all([account, obj]))
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in CUSTOM.items()]
+    argv = [
+        "render",
+        str(manifest),
+        "--dialects",
+        "azure",
+        f"--azure-tenant-id={TENANT}",
+        *flags,
+        "-o",
+        "yaml",
+    ]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    rendered = list(yaml.safe_load_all(result.stdout))[1]
+    outcome, expected = run(obj, sa(CLIENT), settings(**CUSTOM))
+    assert rendered == expected
+    assert apply_ops(copy.deepcopy(obj), outcome.patch) == expected

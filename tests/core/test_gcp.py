@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from pydantic import ValidationError
 
 from tests.common import container, env_of, mounts_of, pod
 from tests.core.support import run, sa, volume
+from webhook.cli import main
 from webhook.dialects.gcp import go_duration_seconds, go_int
 from webhook.settings import CoreSettings
+from webhook.yamledit import apply_ops
 
 G = "cloud.google.com"
 PROVIDER = "projects/12345/locations/global/workloadIdentityPools/on-prem-kubernetes/providers/this-cluster"
@@ -331,3 +336,22 @@ def test_go_integers() -> None:
 def test_settings_that_webhook_would_refuse(values: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         settings(**values)
+
+
+@pytest.mark.parametrize("mode", ["gcloud", "direct"])
+def test_render_applies_the_patch_as_the_apiserver_does(mode: str, tmp_path: Any) -> None:
+    """No op addresses the inside of another's value: render's round trip applies values by reference."""
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}}
+    account["metadata"]["annotations"] = {**SA, f"{G}/injection-mode": mode}
+    obj = pod(
+        {"name": "app", "image": "x", "env": [{"name": "A", "value": "b"}]},
+        init=[{"name": "i", "image": "x"}],
+    )
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(yaml.safe_dump_all([account, obj]))
+    result = CliRunner().invoke(main, ["render", str(manifest), "--dialects", "gcp", "-o", "yaml"])
+    assert result.exit_code == 0, result.output
+    rendered = list(yaml.safe_load_all(result.stdout))[1]
+    outcome, expected = run(obj, sa(account["metadata"]["annotations"]), settings())
+    assert rendered == expected
+    assert apply_ops(copy.deepcopy(obj), outcome.patch) == expected

@@ -312,28 +312,17 @@ class _Finish:
     def __call__(self, pod: Mapping[str, Any], patch: list[JsonPatchOp]) -> Extra:
         edit = PodEdit(pod, patch)
         if self.ca:
-            self._ca(edit, patch)
+            self._ca(edit)
         if self.port:
             self._proxy(edit)
         return Extra(ops=tuple(edit.ops))
 
-    def _ca(self, edit: PodEdit, patch: list[JsonPatchOp]) -> None:
+    def _ca(self, edit: PodEdit) -> None:
         # Only into the volume this patch adds: a volume of that name already there is the pod's own.
-        if not any(
-            op["path"].startswith("/spec/volumes")
-            and any(
-                v.get("name") == VOLUME_NAME
-                for v in (op["value"] if isinstance(op["value"], list) else [op["value"]])
-            )
-            for op in patch
-        ):
-            return
-        volumes = edit.get("spec", "volumes") or []
-        index = next(i for i, v in enumerate(volumes) if v.get("name") == VOLUME_NAME)
         source = {
             "configMap": {"name": self.ca, "items": [{"key": "ca.crt", "path": CA_FILE}], "optional": False}
         }
-        edit.append(source, "spec", "volumes", index, "projected", "sources")
+        edit.amend_new_volume(VOLUME_NAME, lambda volume: volume["projected"]["sources"].append(source))
 
     def _dressed(self, container: dict[str, Any]) -> dict[str, Any]:
         """The container as that webhook's later pass over every container leaves it."""

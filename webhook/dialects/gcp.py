@@ -318,15 +318,11 @@ class _Finish:
         warnings: list[str] = []
         config_volume = DIRECT_VOLUME if self.mode == "direct" else CONFIG_VOLUME
         mode = go_int(self.settings.gcp_token_default_mode)
+        if not edit.amend_new_volume(
+            TOKEN_VOLUME, lambda volume: volume["projected"].update(defaultMode=mode)
+        ):
+            warnings.append(f"volume {TOKEN_VOLUME!r} is the pod's own: kept (the GCP webhook replaces it)")
         volumes = edit.get("spec", "volumes") or []
-        created = not any(v.get("name") == TOKEN_VOLUME for v in (pod.get("spec") or {}).get("volumes") or [])
-        for index, volume in enumerate(volumes):
-            if volume.get("name") == TOKEN_VOLUME and created:
-                edit.set_member("defaultMode", mode, "spec", "volumes", index, "projected")
-            elif volume.get("name") == TOKEN_VOLUME:
-                warnings.append(
-                    f"volume {TOKEN_VOLUME!r} is the pod's own: kept (the GCP webhook replaces it)"
-                )
         if not any(v.get("name") == config_volume for v in volumes):
             edit.append(self._config_volume(mode), "spec", "volumes")
         mount: dict[str, Any] = {"name": config_volume, "mountPath": CONFIG_MOUNT_PATH}
@@ -355,8 +351,14 @@ class _Finish:
                         warnings.append(
                             f"container {container.get('name')!r}: {env['name']} set to {wanted}, as there"
                         )
-        for key, value in self.written.items():
-            if (edit.get("metadata", "annotations") or {}).get(key) != value:
+        have = edit.get("metadata", "annotations")
+        changed = {k: v for k, v in self.written.items() if not isinstance(have, Mapping) or have.get(k) != v}
+        if changed and not isinstance(have, Mapping):
+            edit.set_member(
+                "annotations", changed, "metadata"
+            )  # one op: none addresses inside another's value
+        else:
+            for key, value in changed.items():
                 edit.set_member(key, value, "metadata", "annotations")
         if self.mode == "gcloud":
             setup = self._setup()
