@@ -355,3 +355,17 @@ def test_render_applies_the_patch_as_the_apiserver_does(mode: str, tmp_path: Any
     outcome, expected = run(obj, sa(account["metadata"]["annotations"]), settings())
     assert rendered == expected
     assert apply_ops(copy.deepcopy(obj), outcome.patch) == expected
+
+
+def test_reinvoked_after_the_apiserver_defaulted_the_pod_nothing_more() -> None:
+    """Reinvocation: the apiserver defaulted our containers and re-ran the ServiceAccount plugin."""
+    _, result = run(pod(), sa(SA), settings())
+    api = {"name": "kube-api-access-x", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+    for item in [*result["spec"]["initContainers"], *result["spec"]["containers"]]:
+        item.update(imagePullPolicy="IfNotPresent", terminationMessagePath="/dev/termination-log")
+        item["volumeMounts"].append(dict(api))
+    result["spec"]["volumes"].append(
+        {"name": "kube-api-access-x", "projected": {"sources": [{"configMap": {"name": "c"}}]}}
+    )
+    again, _ = run(result, sa(SA), settings(), valid=False)
+    assert again.patch == [] and again.errors == [] and again.warnings == []

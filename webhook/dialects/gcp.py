@@ -321,7 +321,11 @@ class _Finish:
         if not edit.amend_new_volume(
             TOKEN_VOLUME, lambda volume: volume["projected"].update(defaultMode=mode)
         ):
-            warnings.append(f"volume {TOKEN_VOLUME!r} is the pod's own: kept (the GCP webhook replaces it)")
+            own = next(v for v in edit.spec.get("volumes") or [] if v.get("name") == TOKEN_VOLUME)
+            if (own.get("projected") or {}).get("defaultMode") != mode:  # not ours from a first pass
+                warnings.append(
+                    f"volume {TOKEN_VOLUME!r} is the pod's own: kept (the GCP webhook replaces it)"
+                )
         volumes = edit.get("spec", "volumes") or []
         if not any(v.get("name") == config_volume for v in volumes):
             edit.append(self._config_volume(mode), "spec", "volumes")
@@ -365,7 +369,7 @@ class _Finish:
             existing = [c for c in edit.spec.get("initContainers") or [] if c.get("name") == SETUP_CONTAINER]
             if not existing:
                 edit.insert(0, setup, "spec", "initContainers")
-            elif {k: existing[0].get(k) for k in setup} != setup:
+            elif not _same_setup(existing[0], setup):
                 errors.append(
                     f"init container {SETUP_CONTAINER!r} is the pod's own and differs from the one the gcp "
                     "dialect adds (the GCP webhook replaces it): rename or remove it"
@@ -416,6 +420,19 @@ class _Finish:
         ]
         setup["securityContext"] = security
         return setup
+
+
+def _same_setup(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Our gcloud-setup from a first pass: what we set, whatever the apiserver added since (defaults, the
+    ServiceAccount plugin's kube-api-access mount on reinvocation)."""
+    for key, value in wanted.items():
+        have = existing.get(key)
+        if key == "volumeMounts":
+            if not isinstance(have, list) or any(m not in have for m in value):
+                return False
+        elif have != value:
+            return False
+    return True
 
 
 DIALECT = Dialect(
