@@ -1,4 +1,4 @@
-"""`webhook oauth2-proxy`: OAuth2-Proxy accepting pods' projected tokens as bearer tokens (seed 004)."""
+"""`webhook oauth2-proxy`: OAuth2-Proxy accepting pods' projected tokens as bearer tokens."""
 
 from __future__ import annotations
 

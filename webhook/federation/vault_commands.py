@@ -1,4 +1,4 @@
-"""`webhook vault config|role`: Vault's (or OpenBao's) JWT auth trusting pods' projected tokens (seed 002)."""
+"""`webhook vault config|role`: Vault's (or OpenBao's) JWT auth trusting pods' projected tokens."""
 
 from __future__ import annotations
 
