@@ -168,3 +168,14 @@ def test_an_idle_scraper_connection_does_not_hold_the_exit(tmp_path: Path, sa_fi
         process.stop()
     assert code == 0
     assert took <= 1 + IDLE_LINGER_SECONDS + 1 + 0.5, f"exited {took:.1f} s after SIGTERM"
+
+
+def test_the_metrics_port_keeps_the_client_limits(with_metrics_port: ServeProcess) -> None:
+    """A head over 16 KiB is refused there as on the TLS port; its count stays off the webhook's metrics."""
+    port = metrics_port_of(with_metrics_port)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(b"GET /metrics HTTP/1.1\r\nhost: x\r\nx-filler: " + b"a" * 20_000 + b"\r\n\r\n")
+        answer = raw.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'webhook_connection_limits_total{limit="header_bytes"}' not in text
