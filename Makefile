@@ -73,7 +73,7 @@ clean:
 
 # --- Shipping: dependency lock, audit, image, kind (owner: manifests) --------------------------------
 # kind-* and image need a Docker engine plus kind and kubectl on PATH; see README "Installing into a cluster".
-VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' webhook/__init__.py)
 IMAGE ?= projected-token-webhook:$(VERSION)
 KIND_CLUSTER ?= projected-token-webhook
 OVERLAY ?= cert-manager
@@ -85,10 +85,11 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --
 
 .PHONY: lock audit image kind-up kind-deploy kind-demo kind-down
 
-# Refresh with `make lock LOCK_ARGS=--upgrade`; without it, pins move only as pyproject.toml requires.
+# The image's dependencies: the core and the [server] extra. Refresh with `make lock LOCK_ARGS=--upgrade`;
+# without it, pins move only as pyproject.toml requires.
 lock: venv
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra server $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.lock
 	printf 'setuptools>=77\n' | $(BIN)/uv pip compile - $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements-build.lock
 
 audit: venv

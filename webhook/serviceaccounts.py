@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from webhook.documents import load_serviceaccounts
+from webhook.errors import UserError
 from webhook.vocabulary import ServiceAccountInfo, serviceaccount_view
 
 log = logging.getLogger("webhook.serviceaccounts")
@@ -163,6 +164,8 @@ def api_client(kubeconfig: Path | None = None, context: str | None = None) -> An
     from kubernetes import client, config
 
     if kubeconfig is not None:
+        if not kubeconfig.exists():  # the client would say "Invalid kube-config file"
+            raise UserError(f"--kubeconfig {kubeconfig}: no such file")
         return config.new_client_from_config(config_file=str(kubeconfig), context=context)
     configuration = client.Configuration()
     config.load_incluster_config(client_configuration=configuration)
