@@ -47,8 +47,10 @@ def _reason(error: Mapping[str, Any]) -> str:
     template = REASONS.get(error["type"])
     if template is None:
         return "is not a valid value"
+    # 90.0 (a float field's bound) reads as 90
+    shown = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()}
     try:
-        return template.format(**ctx)
+        return template.format(**shown)
     except (KeyError, IndexError):
         return "is not a valid value"
 

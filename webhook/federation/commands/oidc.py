@@ -63,6 +63,7 @@ def kubeconfig_options(func):  # type: ignore[no-untyped-def]
     help="Keep this JWKS's keys beside the new ones (by kid): the overlap a key rotation needs.",
 )
 @kubeconfig_options
+@one_format_option("JSON")
 @out_option
 def oidc_jwks(
     key_files: tuple[str, ...],
