@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 COMPILED := $(shell sed -n 's/^compiled = \[\(.*\)\]/\1/p' pyproject.toml | tr -d '",')
 PORT ?= 8443
 
-.PHONY: venv run test lint format bench bench-render bench-serve bench-attack e2e-assets relying-parties e2e test-diff clean
+.PHONY: venv run test test-lowest lint format bench bench-render bench-serve bench-attack e2e-assets relying-parties e2e test-diff clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,11 @@ format: venv
 # Coverage of the package as the tests import it (the console-script subprocesses are not counted).
 test: venv lint
 	$(BIN)/python -m pytest --cov=webhook --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+# The lowest versions pyproject.toml allows: the core tests and one served review (hack/lowest_bounds.py).
+test-lowest: venv
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/python hack/lowest_bounds.py
 
 e2e-assets:
 	bash hack/e2e-assets.sh

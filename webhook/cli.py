@@ -120,7 +120,7 @@ def _not_installed(name: str, error: MissingExtra) -> click.Command:
         params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
         add_help_option=False,
-        help=f"Not installed: pip install '{error.distribution}[{error.extra}]'.",
+        help=f"Not installed (the [{error.extra}] extra).",
     )
 
 
