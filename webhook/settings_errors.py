@@ -47,12 +47,16 @@ def _reason(error: Mapping[str, Any]) -> str:
     template = REASONS.get(error["type"])
     if template is None:
         return "is not a valid value"
-    # 90.0 (a float field's bound) reads as 90
-    shown = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()}
+    shown = {key: _number(value) for key, value in ctx.items()}
     try:
         return template.format(**shown)
     except (KeyError, IndexError):
         return "is not a valid value"
+
+
+def _number(value: Any) -> Any:
+    """90.0 (a float flag, or a float field's bound) reads as 90."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def describe(
@@ -65,7 +69,7 @@ def describe(
         reason = _reason(error)
         if flags.get(field) is not None:
             value = flags[field]
-            shown = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
+            shown = ",".join(map(str, value)) if isinstance(value, list | tuple) else _number(value)
             where = f"--{field.replace('_', '-')} {shown}"
         elif (env := _env_value(field)) is not None:
             where = f"{env_name(field)}={env!r} (from the environment)"
