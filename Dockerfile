@@ -15,12 +15,17 @@ RUN python -m venv /opt/venv \
     && python -m venv /opt/build \
     && /opt/build/bin/pip install --no-deps --require-hashes -r requirements-build.lock
 # webhook/data/manifests links to manifests/base: both must be in the build context.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY manifests/base ./manifests/base
 COPY webhook ./webhook
+# The lock holds the [server] extra; importing webhook.serve proves it is all there. VERSION (make image
+# passes it, read from webhook/__init__.py) must be the package's: the label cannot drift from it.
+ARG VERSION
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
     && /opt/venv/bin/pip install --no-deps --no-index /tmp/wheels/*.whl \
     && /opt/venv/bin/pip check \
+    && /opt/venv/bin/python -c 'import webhook.serve' \
+    && test "$(/opt/venv/bin/webhook --version)" = "webhook, version ${VERSION:?pass --build-arg VERSION (make image)}" \
     && /opt/venv/bin/webhook manifests > /dev/null
 
 # The KRM function image, for kustomize's `container:` functions (docker build --target krm-function):
@@ -36,7 +41,7 @@ ENTRYPOINT ["webhook", "render", "-"]
 
 FROM ${PYTHON_IMAGE}
 ARG PYTHON_IMAGE
-ARG VERSION=0.1.0
+ARG VERSION
 LABEL org.opencontainers.image.title="projected-token-webhook" \
       org.opencontainers.image.description="Mutating admission webhook that injects audience-bound projected service-account tokens" \
       org.opencontainers.image.version="${VERSION}" \

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 COMPILED := $(shell sed -n 's/^compiled = \[\(.*\)\]/\1/p' pyproject.toml | tr -d '",')
 PORT ?= 8443
 
-.PHONY: venv run test lint format bench bench-render bench-serve bench-attack e2e-assets relying-parties e2e test-diff clean
+.PHONY: venv run test test-lowest lint format bench bench-render bench-serve bench-attack e2e-assets relying-parties e2e test-diff clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,11 @@ format: venv
 # Coverage of the package as the tests import it (the console-script subprocesses are not counted).
 test: venv lint
 	$(BIN)/python -m pytest --cov=webhook --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+# The lowest versions pyproject.toml allows: the core tests and one served review (hack/lowest_bounds.py).
+test-lowest: venv
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/python hack/lowest_bounds.py
 
 e2e-assets:
 	bash hack/e2e-assets.sh
@@ -73,7 +78,7 @@ clean:
 
 # --- Shipping: dependency lock, audit, image, kind (owner: manifests) --------------------------------
 # kind-* and image need a Docker engine plus kind and kubectl on PATH; see README "Installing into a cluster".
-VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' webhook/__init__.py)
 IMAGE ?= projected-token-webhook:$(VERSION)
 KIND_CLUSTER ?= projected-token-webhook
 OVERLAY ?= cert-manager
@@ -85,10 +90,11 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --
 
 .PHONY: lock audit image kind-up kind-deploy kind-demo kind-down
 
-# Refresh with `make lock LOCK_ARGS=--upgrade`; without it, pins move only as pyproject.toml requires.
+# The image's dependencies: the core and the [server] extra. Refresh with `make lock LOCK_ARGS=--upgrade`;
+# without it, pins move only as pyproject.toml requires.
 lock: venv
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra server $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.lock
 	printf 'setuptools>=77\n' | $(BIN)/uv pip compile - $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements-build.lock
 
 audit: venv

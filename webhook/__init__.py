@@ -3,6 +3,7 @@
 import os as _os
 import sys as _sys
 
+# The one place the version is written: pyproject.toml, the Makefile, the image and the tests read it here.
 __version__ = "0.1.0"
 
 # `make venv` compiles the hot modules with mypyc into the virtualenv's site-packages/webhook-compiled

@@ -22,9 +22,11 @@ import click
 
 from webhook import __version__
 from webhook.errors import UsageError, UserError
+from webhook.extras import MissingExtra, missing_extra
 
 # name -> "module:attribute". Lazy because serve's FastAPI/kubernetes imports would otherwise slow down
-# every `webhook render` call in CI (docs/benchmarks.md, "Figures behind the code's choices").
+# every `webhook render` call in CI (docs/benchmarks.md, "Figures behind the code's choices"), and because a
+# core-only install has neither (a command whose extra is missing says which to install).
 SUBCOMMANDS = {
     "argocd": "webhook.federation.commands.argocd:argocd_group",
     "certs": "webhook.certs_command:certs_group",
@@ -65,6 +67,11 @@ def _reporting_user_errors(callback: Callable[..., Any]) -> Callable[..., Any]:
             raise click.UsageError(str(exc)) from None
         except UserError as exc:
             raise UserFailure(exc) from None
+        except ModuleNotFoundError as exc:  # a lazy import of an optional dependency
+            error = missing_extra(exc, click.get_current_context().command_path)
+            if error is None:
+                raise
+            raise UserFailure(error) from None
 
     invoke.reports_user_errors = True  # type: ignore[attr-defined]
     return invoke
@@ -89,9 +96,32 @@ class LazyGroup(click.Group):
         if cmd_name not in SUBCOMMANDS:
             return super().get_command(ctx, cmd_name)
         module, attribute = SUBCOMMANDS[cmd_name].split(":")
-        command = getattr(importlib.import_module(module), attribute)
+        try:
+            command = getattr(importlib.import_module(module), attribute)
+        except ModuleNotFoundError as exc:
+            error = missing_extra(exc, f"{ctx.command_path} {cmd_name}")
+            if error is None:
+                raise
+            return _not_installed(cmd_name, error)
         assert isinstance(command, click.Command) and command.name == cmd_name, SUBCOMMANDS[cmd_name]
         return report_user_errors(command)
+
+
+def _not_installed(name: str, error: MissingExtra) -> click.Command:
+    """Stands in for a command whose module needs an extra: listed in --help, and whatever its arguments
+    (--help included) it says which extra to install."""
+
+    def callback(args: tuple[str, ...]) -> None:
+        raise UserFailure(error)
+
+    return click.Command(
+        name,
+        callback=callback,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+        help=f"Not installed (the [{error.extra}] extra).",
+    )
 
 
 @click.group(

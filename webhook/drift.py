@@ -278,6 +278,8 @@ def drift_command(
             if info is not None:
                 accounts[(info.namespace, info.name)] = info
         report = drift_report(cluster.pods(namespace), accounts, settings, cluster.owner)
+    except (UserError, ModuleNotFoundError):  # already in our words / the missing extra (cli.py)
+        raise
     except Exception as exc:  # the cluster's fault or the kubeconfig's: one line, no traceback
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ClusterUnreadable(f"cannot read the cluster: {message}") from None

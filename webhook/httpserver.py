@@ -139,7 +139,7 @@ def uvicorn_server(
     config = uvicorn.Config(
         app,
         http=protocol_class(bounds, app.state.metrics),
-        loop="uvloop",
+        loop="auto",  # uvloop where installed (not on Windows), else asyncio
         lifespan="on",
         ssl_context_factory=lambda _config, _default: tls.context,
         timeout_keep_alive=int(settings.keepalive_timeout),

@@ -23,7 +23,8 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from webhook.errors import UsageError
-from webhook.settings import CoreSettings, Flag, load_settings
+from webhook.settings import CoreSettings, Flag, load_settings, read_config_file
+from webhook.settings_errors import describe
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound=CoreSettings)
@@ -64,10 +65,8 @@ def settings_from_options(cls: type[S], kwargs: dict[str, Any]) -> S:
     try:
         return load_settings(cls, config_file=config, **flags)  # or ConfigFileError, a UsageError
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
-        )
-        raise UsageError(f"invalid settings: {problems}") from None
+        from_file = read_config_file(config) if config else {}
+        raise UsageError(describe(exc, flags, config, from_file)) from None
 
 
 def _flag(field: FieldInfo) -> Flag:

@@ -291,6 +291,10 @@ def render(
         inputs = ("-",)
     try:
         docs = read_documents(inputs)
+        if not any(isinstance(doc.data, MAPPING_TYPES) for doc in docs):
+            # An empty CI glob or an empty pipe: silence would look like a pass.
+            names = ", ".join("stdin" if name == "-" else name for name in inputs)
+            raise InputError(names, 0, "no documents")
         serviceaccounts = serviceaccounts_in(docs, namespace)
         serviceaccounts.update(load_serviceaccounts(serviceaccount_files, namespace))
         scope = _scope(docs, webhook_config, namespace_labels, excluded_namespaces, namespace)

@@ -43,6 +43,8 @@ def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
         )
     try:
         api = api_client(settings.kubeconfig)
+    except (UserError, ModuleNotFoundError):
+        raise
     except Exception as exc:
         where = f"--kubeconfig {settings.kubeconfig}" if settings.kubeconfig else "in-cluster config"
         raise UserError(f"{where}: cannot configure the Kubernetes client: {exc}".splitlines()[0]) from None

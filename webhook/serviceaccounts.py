@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from webhook.dialects import annotation_prefixes as annotation_prefixes  # the shells import it here
 from webhook.documents import load_serviceaccounts
+from webhook.errors import UserError
 from webhook.vocabulary import ServiceAccountInfo, serviceaccount_view
 
 log = logging.getLogger("webhook.serviceaccounts")
@@ -156,6 +157,8 @@ def api_client(kubeconfig: Path | None = None, context: str | None = None) -> An
     from kubernetes import client, config
 
     if kubeconfig is not None:
+        if not kubeconfig.exists():  # the client would say "Invalid kube-config file"
+            raise UserError(f"--kubeconfig {kubeconfig}: no such file")
         return config.new_client_from_config(config_file=str(kubeconfig), context=context)
     configuration = client.Configuration()
     config.load_incluster_config(client_configuration=configuration)

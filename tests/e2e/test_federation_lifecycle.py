@@ -206,7 +206,7 @@ def test_token_review(lifecycle: Lifecycle) -> None:
     )
     assert lines[3] == f"audiences: {AUDIENCE}"
     as_json = json.loads(
-        cli("token", "review", lifecycle.upstream_token, "--json", "--audience", AUDIENCE, *kc).stdout
+        cli("token", "review", lifecycle.upstream_token, "-o", "json", "--audience", AUDIENCE, *kc).stdout
     )
     assert as_json["authenticated"] is True and as_json["user"]["username"] == SA_USER
 

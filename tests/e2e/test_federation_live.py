@@ -328,7 +328,7 @@ def test_token_request_outputs_and_errors(federation: Federation) -> None:
     credential = json.loads(
         cli(*base, "--serviceaccount", f"{UPSTREAM_NS}/{SA}", "--output", "credential").stdout
     )
-    claims = json.loads(cli("token", "inspect", "--json", credential["status"]["token"]).stdout)["claims"]
+    claims = json.loads(cli("token", "inspect", "-o", "json", credential["status"]["token"]).stdout)["claims"]
     assert claims["aud"] == ["vault"] and claims["exp"] - claims["iat"] == 3600
     assert credential["status"]["expirationTimestamp"].endswith("Z")
 

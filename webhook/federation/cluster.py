@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +23,13 @@ def api_client(kubeconfig: str | None, context: str | None) -> Iterator[Any]:
     from kubernetes import config
     from kubernetes.config.config_exception import ConfigException
 
+    if kubeconfig is not None and not os.path.exists(kubeconfig):
+        raise InputError(f"--kubeconfig {kubeconfig}: no such file")
+    if kubeconfig is None:
+        candidates = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+        if not any(os.path.exists(p) for p in candidates or [os.path.expanduser("~/.kube/config")]):
+            where = f"$KUBECONFIG ({os.environ['KUBECONFIG']})" if candidates else "~/.kube/config"
+            raise InputError(f"no kubeconfig: {where} does not exist; pass --kubeconfig FILE")
     try:
         client = config.new_client_from_config(config_file=kubeconfig, context=context)
     except ConfigException as exc:

@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 from webhook.federation import argocd
-from webhook.federation.commands.shared import note, out_option, warn
+from webhook.federation.commands.shared import (
+    documents_format_option,
+    dump_documents,
+    note,
+    one_format_option,
+    out_option,
+    warn,
+)
 from webhook.federation.common import (
     InputError,
     check_https_url,
@@ -32,6 +39,7 @@ def argocd_group() -> None:
 @click.option("--volume-name", default=argocd.DEFAULT_VOLUME, show_default=True)
 @click.option("--expiration-seconds", type=int, help="Token lifetime (600..2^32; kubelet default 3600).")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write the two patch files here.")
+@one_format_option("YAML patches")
 def argocd_patches(
     audience: str,
     mount_path: str,
@@ -87,6 +95,7 @@ def argocd_patches(
 @click.option(
     "--serviceaccount", "serviceaccounts", multiple=True, help="Default: ArgoCD's controller and server."
 )
+@documents_format_option
 @out_option
 def argocd_annotate(
     audience: str,
@@ -99,6 +108,7 @@ def argocd_annotate(
     env: str | None,
     namespace: str,
     serviceaccounts: tuple[str, ...],
+    output: str,
     out: str | None,
 ) -> None:
     """ServiceAccount annotations making the webhook inject the same token as `argocd patches`.
@@ -120,7 +130,7 @@ def argocd_annotate(
     )
     names = serviceaccounts or argocd.SERVICEACCOUNTS
     docs = argocd.annotated_serviceaccounts(annotations, namespace=namespace, names=tuple(names))
-    write_output(dump_yaml(docs), out)
+    write_output(dump_documents(docs, output), out)
     note(f"token file in the pods: {mount_path.rstrip('/')}/{path}; restart the pods to get it")
 
 
@@ -139,6 +149,7 @@ def argocd_annotate(
 @click.option("--exec", "form", type=click.Choice(argocd.EXEC_FORMS), default="bash", show_default=True)
 @click.option("--namespace", "-n", default="argocd", show_default=True)
 @click.option("--secret-name", help="Default: <name>-cluster-secret.")
+@documents_format_option
 @out_option
 def argocd_cluster_secret(
     name: str,
@@ -148,6 +159,7 @@ def argocd_cluster_secret(
     form: str,
     namespace: str,
     secret_name: str | None,
+    output: str,
     out: str | None,
 ) -> None:
     """The declarative cluster Secret whose exec provider reads the projected token.
@@ -174,4 +186,4 @@ def argocd_cluster_secret(
         namespace=namespace,
         secret_name=secret_name,
     )
-    write_output(dump_yaml([secret]), out)
+    write_output(dump_documents([secret], output), out)

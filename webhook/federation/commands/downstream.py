@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from webhook.federation import authnconfig, downstream
-from webhook.federation.commands.shared import note, out_option, warn
+from webhook.federation.commands.shared import documents_format_option, dump_documents, note, out_option, warn
 from webhook.federation.common import InputError, dump_yaml, read_text, write_output
 
 
@@ -62,6 +62,8 @@ class IssuerOrderCommand(click.Command):
     help="Add our entries to this AuthenticationConfiguration (same issuer URL: replaced), keep the rest.",
 )
 @click.option(
+    "-o",
+    "--output",
     "--format",
     "fmt",
     type=click.Choice(downstream.FORMATS),
@@ -213,6 +215,7 @@ def downstream_authn_config(
 @click.option("--verbs", help="Comma-separated verbs for --resource (default get,list,watch).")
 @click.option("--role", help="Bind this existing Role instead of creating one.")
 @click.option("--cluster-role", help="Bind this ClusterRole (cluster-wide without --namespace).")
+@documents_format_option
 @out_option
 def downstream_rbac(
     username_prefix: str,
@@ -223,6 +226,7 @@ def downstream_rbac(
     verbs: str | None,
     role: str | None,
     cluster_role: str | None,
+    output: str,
     out: str | None,
 ) -> None:
     """Role + RoleBinding (or a binding to an existing role) for upstream service accounts.
@@ -244,4 +248,4 @@ def downstream_rbac(
         role=role,
         cluster_role=cluster_role,
     )
-    write_output(dump_yaml(docs), out)
+    write_output(dump_documents(docs, output), out)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from webhook.federation import greenhouse
-from webhook.federation.commands.shared import note, out_option
-from webhook.federation.common import dump_yaml, read_ca_bundle, write_output
+from webhook.federation.commands.shared import documents_format_option, dump_documents, note, out_option
+from webhook.federation.common import read_ca_bundle, write_output
 
 
 @click.group("greenhouse")
@@ -27,9 +27,16 @@ def greenhouse_group() -> None:
     show_default=True,
     help="The prefix of the remote cluster's authn config (for the note on RBAC).",
 )
+@documents_format_option
 @out_option
 def greenhouse_onboarding_secret(
-    cluster: str, namespace: str, api_server_url: str, ca_file: str, username_prefix: str, out: str | None
+    cluster: str,
+    namespace: str,
+    api_server_url: str,
+    ca_file: str,
+    username_prefix: str,
+    output: str,
+    out: str | None,
 ) -> None:
     """The Secret (type greenhouse.sap/oidc) that onboards a remote cluster to a Greenhouse organization.
 
@@ -46,6 +53,6 @@ def greenhouse_onboarding_secret(
     secret = greenhouse.onboarding_secret(
         cluster=cluster, namespace=namespace, api_server_url=api_server_url, ca_pem=read_ca_bundle(ca_file)
     )
-    write_output(dump_yaml([secret]), out)
+    write_output(dump_documents([secret], output), out)
     user = greenhouse.remote_username(username_prefix, namespace, cluster)
     note(f"Greenhouse signs in to the remote cluster as User {user!r} (audience {greenhouse.AUDIENCE!r})")

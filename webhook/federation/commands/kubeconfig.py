@@ -8,8 +8,8 @@ from __future__ import annotations
 import click
 
 from webhook.federation import argocd, kubeconfig
-from webhook.federation.commands.shared import out_option
-from webhook.federation.common import dump_yaml, read_ca_bundle, write_output
+from webhook.federation.commands.shared import documents_format_option, dump_documents, out_option
+from webhook.federation.common import read_ca_bundle, write_output
 
 
 @click.command("kubeconfig")
@@ -26,6 +26,7 @@ from webhook.federation.common import dump_yaml, read_ca_bundle, write_output
 @click.option(
     "--command", default="webhook", show_default=True, help="The webhook executable (--exec webhook)."
 )
+@documents_format_option
 @out_option
 def kubeconfig_command(
     server: str,
@@ -35,6 +36,7 @@ def kubeconfig_command(
     form: str,
     name: str,
     command: str,
+    output: str,
     out: str | None,
 ) -> None:
     """A kubeconfig for the downstream cluster that authenticates with the mounted token.
@@ -54,4 +56,4 @@ def kubeconfig_command(
         name=name,
         command=command,
     )
-    write_output(dump_yaml([doc]), out, private=False)
+    write_output(dump_documents([doc], output), out, private=False)

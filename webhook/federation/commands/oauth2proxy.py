@@ -40,6 +40,8 @@ from webhook.federation.common import write_output
     help="Machine users only: the proxy needs a cookie secret to start (e.g. openssl rand -hex 16).",
 )
 @click.option(
+    "-o",
+    "--output",
     "--format",
     "fmt",
     type=click.Choice(["flags", "config", "emails-file"]),

@@ -5,8 +5,14 @@ from __future__ import annotations
 import click
 
 from webhook.federation import cluster, oidc, tokens
-from webhook.federation.commands.shared import note, out_option
-from webhook.federation.common import InputError, check_https_url, dump_json, dump_yaml, write_output
+from webhook.federation.commands.shared import (
+    documents_format_option,
+    dump_documents,
+    note,
+    one_format_option,
+    out_option,
+)
+from webhook.federation.common import InputError, check_https_url, dump_json, write_output
 
 
 @click.group("oidc")
@@ -20,6 +26,7 @@ def oidc_group() -> None:
 @click.option(
     "--public-key", "key_files", multiple=True, type=click.Path(dir_okay=False), help="Derive algs."
 )
+@one_format_option("JSON")
 @out_option
 def oidc_discovery(issuer: str, jwks_uri: str | None, key_files: tuple[str, ...], out: str | None) -> None:
     """/.well-known/openid-configuration for an issuer.
@@ -56,6 +63,7 @@ def kubeconfig_options(func):  # type: ignore[no-untyped-def]
     help="Keep this JWKS's keys beside the new ones (by kid): the overlap a key rotation needs.",
 )
 @kubeconfig_options
+@one_format_option("JSON")
 @out_option
 def oidc_jwks(
     key_files: tuple[str, ...],
@@ -139,12 +147,13 @@ def oidc_check(
 
 @oidc_group.command("discovery-rbac")
 @click.option("--name", default="oidc-reviewer", show_default=True, help="ClusterRoleBinding name.")
+@documents_format_option
 @out_option
-def oidc_discovery_rbac(name: str, out: str | None) -> None:
+def oidc_discovery_rbac(name: str, output: str, out: str | None) -> None:
     """ClusterRoleBinding letting relying parties read the discovery documents anonymously.
 
     \b
     webhook oidc discovery-rbac | kubectl apply -f -
     # binds system:service-account-issuer-discovery to system:unauthenticated (public keys only)
     """
-    write_output(dump_yaml([oidc.discovery_rbac(name)]), out)
+    write_output(dump_documents([oidc.discovery_rbac(name)], output), out)

@@ -17,21 +17,36 @@ def token_group() -> None:
     """Look at, verify and request service-account tokens."""
 
 
+text_or_json_option = click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+# Before -o/--output was the format everywhere, inspect and review had --json: kept, hidden (CHANGELOG).
+legacy_json_option = click.option("--json", "legacy_json", is_flag=True, hidden=True)
+
+
 def _token(value: str) -> str:
     return tokens.read_token_argument(value, sys.stdin.read() if value == "-" else None)
 
 
 @token_group.command("inspect")
 @click.argument("token")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def token_inspect(token: str, as_json: bool) -> None:
+@text_or_json_option
+@legacy_json_option
+def token_inspect(token: str, output: str, legacy_json: bool) -> None:
     """Header, claims and expiry of TOKEN (a JWT, a file, or - for stdin). Never verifies.
 
     \b
     kubectl exec nginx -- cat /var/run/secrets/tokens/oidc-token | webhook token inspect -
     """
     report = tokens.inspect(_token(token))
-    click.echo(dump_json(report) if as_json else tokens.inspect_text(report), nl=False)
+    click.echo(
+        dump_json(report) if output == "json" or legacy_json else tokens.inspect_text(report), nl=False
+    )
 
 
 @token_group.command("verify")
@@ -95,7 +110,12 @@ def token_verify(
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Default: $KUBECONFIG or ~/.kube/config.")
 @click.option("--context", help="kubeconfig context.")
 @click.option(
-    "--output", type=click.Choice(["token", "json", "credential"]), default="token", show_default=True
+    "-o",
+    "--output",
+    type=click.Choice(["token", "json", "credential"]),
+    default="token",
+    show_default=True,
+    help="Output format.",
 )
 @out_option
 def token_request(
@@ -138,9 +158,15 @@ def token_request(
 @click.option("--audience", "audiences", multiple=True, help="Audiences the token must carry (repeatable).")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Default: $KUBECONFIG or ~/.kube/config.")
 @click.option("--context", help="kubeconfig context.")
-@click.option("--json", "as_json", is_flag=True, help="The TokenReview status as JSON.")
+@text_or_json_option
+@legacy_json_option
 def token_review(
-    token: str, audiences: tuple[str, ...], kubeconfig: str | None, context: str | None, as_json: bool
+    token: str,
+    audiences: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
+    output: str,
+    legacy_json: bool,
 ) -> None:
     """Ask the cluster who TOKEN (a JWT, a file, or - for stdin) is: the TokenReview API.
 
@@ -152,6 +178,7 @@ def token_review(
     if any(not a for a in audiences):
         raise InputError("--audience must not be empty")
     status = cluster.review_token(_token(token), audiences=audiences, kubeconfig=kubeconfig, context=context)
+    as_json = output == "json" or legacy_json
     if as_json:
         click.echo(dump_json(status), nl=False)
     if not status.get("authenticated"):

@@ -12,6 +12,8 @@ from webhook.federation.commands.shared import out_option
 from webhook.federation.common import dump_json, write_output
 
 format_option = click.option(
+    "-o",
+    "--output",
     "--format",
     "fmt",
     type=click.Choice(["cli", "json"]),
