@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from tests.common import REPO, WEBHOOK_BIN
 from webhook.cli import main
+from webhook.dialects import KNOWN_DIALECTS
 from webhook.errors import UserError
 from webhook.extras import MissingExtra, missing_extra
 
@@ -72,7 +73,7 @@ def test_render_of_objects_without_pods_still_passes() -> None:
             ["render"],
             {"WEBHOOK_DIALECTS": "generic,nope"},
             "Error: WEBHOOK_DIALECTS='generic,nope' (from the environment): unknown dialect(s) ['nope']; "
-            "known: generic, eks",
+            f"known: {', '.join(KNOWN_DIALECTS)}",
         ),
         (
             ["render", "--default-mount-path", "relative/dir"],
