@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -16,6 +17,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._admission_children: dict[tuple[str, tuple[str, ...]], Any] = {}
         r = self.registry
         self.admissions = Counter(
             "webhook_admissions",
@@ -97,7 +99,14 @@ class Metrics:
         self.relists.inc()
 
     def record(self, outcome: str, dialects: tuple[str, ...], seconds: float) -> None:
-        self.admissions.labels(outcome, "+".join(dialects) if dialects else "none").inc()
+        # The labelled child resolved once per (outcome, dialects): labels() validates and locks every call.
+        key = (outcome, dialects)
+        child = self._admission_children.get(key)
+        if child is None:
+            child = self._admission_children[key] = self.admissions.labels(
+                outcome, "+".join(dialects) if dialects else "none"
+            )
+        child.inc()
         self.latency.observe(seconds)
 
     def exposition(self) -> bytes:
