@@ -208,7 +208,7 @@ def test_non_ascii_digits_in_an_annotation_are_a_denial_not_a_500(client: httpx.
 
 
 def test_decision_log_direct_line_is_the_formatters_line() -> None:
-    """With configure()'s one JSON handler, decision lines skip the LogRecord: the same line, field for field."""
+    """With configure()'s one JSON handler, decision lines skip the LogRecord: the same fields."""
     import io
     import logging
 
