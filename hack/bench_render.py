@@ -6,14 +6,21 @@ comments) whose ServiceAccounts ask for one or two tokens, then measures:
   2. `webhook render FILE -s SAS` end to end in a fresh process (startup, reading, parsing, mutating, editing,
      writing), best of --repeat runs.
 Pin it to one core for comparable numbers: `taskset -c 0 python hack/bench_render.py` (make bench-render).
+
+`--against REV` instead compares this tree with another commit, interleaved in one run (old, new, old, ...):
+REV's tree is exported into a cache with its own virtualenv (`make venv` there, once per commit), both
+`webhook render` commands run alternately on the same corpus, and their outputs must be byte-identical.
+`--callgrind` adds instruction counts (valgrind) on a smaller corpus: repeatable whatever the host's load.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -207,11 +214,114 @@ def bench_startup(repeat: int) -> float:
     return best
 
 
+REPO = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "projected-token-webhook"
+CACHE /= "bench-render"
+OUTPUT_MODES = (("yaml", ()), ("patch", ("-o", "patch")))
+
+
+def tree_at(rev: str) -> Path:
+    """A checkout of `rev` with its own virtualenv, cached by commit (git archive, no worktree)."""
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = CACHE / commit[:12]
+    if not (tree / ".venv" / "bin" / "webhook").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+        print(f"building {rev} ({commit[:12]}) in {tree} ...", file=sys.stderr)
+        subprocess.run(["make", "-C", str(tree), "venv"], check=True, stdout=subprocess.DEVNULL)
+    return tree
+
+
+def _run_cpu(command: list[str]) -> tuple[float, bytes]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(command, capture_output=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"{command[0]} failed ({done.returncode}): {done.stderr.decode()[:500]}")
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, done.stdout
+
+
+def _instructions(command: list[str], tmp: str) -> int:
+    """Instructions executed by the command under callgrind (the sum over its processes)."""
+    out = Path(tmp) / "callgrind.out"
+    subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
+        capture_output=True,
+        check=True,
+    )
+    summary = [line for line in out.read_text().splitlines() if line.startswith(("summary:", "totals:"))]
+    out.unlink()
+    return int(summary[0].split()[1])
+
+
+def against(rev: str, workloads: int, rounds: int, callgrind: int) -> None:
+    """Old (REV) and new (this tree) `webhook render`, interleaved; CPU time per run, outputs compared."""
+    old_tree = tree_at(rev)
+    old = str(old_tree / ".venv" / "bin" / "webhook")
+    new = shutil.which("webhook", path=str(Path(sys.executable).parent)) or "webhook"
+    with tempfile.TemporaryDirectory() as tmp:
+        path, sas = Path(tmp) / "workloads.yaml", Path(tmp) / "serviceaccounts.yaml"
+        path.write_text("---\n".join(workload(i) for i in range(workloads)))
+        sas.write_text(serviceaccounts(50))
+        print(
+            f"{workloads} workloads; old = {rev} ({old_tree.name}), new = this tree; {rounds} rounds, "
+            f"alternating; CPU time (user+sys) of `webhook render`; load average {os.getloadavg()[0]:.1f}; "
+            f"host reference loop {host_reference() * 1e3:.0f} ms"
+        )
+        print("| output | old best | old median | new best | new median | new/old best | new/old median |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for mode, extra in OUTPUT_MODES:
+            times: dict[str, list[float]] = {"old": [], "new": []}
+            digests: dict[str, set[str]] = {"old": set(), "new": set()}
+            for _ in range(rounds):
+                for side, webhook in (("old", old), ("new", new)):
+                    seconds, out = _run_cpu([webhook, "render", str(path), "-s", str(sas), *extra])
+                    times[side].append(seconds)
+                    digests[side].add(hashlib.sha256(out).hexdigest())
+            if digests["old"] != digests["new"] or len(digests["new"]) != 1:
+                sys.exit(f"-o {mode}: the outputs differ between old and new (or between runs)")
+            o, n = times["old"], times["new"]
+            ob, om, nb, nm = min(o), statistics.median(o), min(n), statistics.median(n)
+            print(
+                f"| {mode} | {ob:.3f} s ({workloads / ob:,.0f}/s) | {om:.3f} s | {nb:.3f} s "
+                f"({workloads / nb:,.0f}/s) | {nm:.3f} s | {nb / ob:.3f} | {nm / om:.3f} |"
+            )
+        print("outputs byte-identical (old and new, every run)")
+        if callgrind:
+            small, small_sas = Path(tmp) / "small.yaml", Path(tmp) / "small-sas.yaml"
+            small.write_text("---\n".join(workload(i) for i in range(callgrind)))
+            small_sas.write_text(serviceaccounts(50))
+            print()
+            print(f"| callgrind, {callgrind} workloads | old instructions | new instructions | new/old |")
+            print("|---|---:|---:|---:|")
+            for mode, extra in OUTPUT_MODES:
+                counts = [
+                    _instructions([webhook, "render", str(small), "-s", str(small_sas), *extra], tmp)
+                    for webhook in (old, new)
+                ]
+                print(f"| {mode} | {counts[0]:,} | {counts[1]:,} | {counts[1] / counts[0]:.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--against", metavar="REV", help="compare with REV, interleaved (see above)")
+    parser.add_argument("--rounds", type=int, default=6, help="with --against: runs of each side")
+    parser.add_argument(
+        "--callgrind", type=int, default=0, metavar="N", help="with --against: callgrind, N workloads"
+    )
     args = parser.parse_args()
+    if args.against:
+        against(args.against, args.workloads, args.rounds, args.callgrind)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         path, sas = Path(tmp) / "workloads.yaml", Path(tmp) / "serviceaccounts.yaml"

@@ -63,7 +63,9 @@ def parse_review(body: bytes) -> AdmissionRequest:
     except UnicodeDecodeError as exc:
         raise ReviewError(f"body is not valid JSON: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        review = json.loads(text, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # as json.loads says it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        review = _DECODER.decode(text)
     except RecursionError:
         raise ReviewError(f"body is not valid JSON: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
@@ -125,6 +127,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # Python accepts NaN/Infinity; the apiserver never sends them
 
 
+# Built once: json.loads and json.dumps with options build a new decoder or encoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_PATCH_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -147,7 +155,7 @@ def trim_warnings(warnings: Iterable[str]) -> list[str]:
 
 
 def encode_patch(patch: Sequence[Mapping[str, Any]]) -> str:
-    return base64.b64encode(json.dumps(list(patch), separators=(",", ":")).encode()).decode()
+    return base64.b64encode(_PATCH_ENCODER.encode(list(patch)).encode()).decode()
 
 
 def _review(request: AdmissionRequest, response: dict[str, Any]) -> dict[str, Any]:
@@ -216,4 +224,4 @@ def deny(request: AdmissionRequest, problems: Sequence[str], warnings: Iterable[
 
 
 def dumps(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(document).encode()

@@ -63,13 +63,15 @@ _NUMBER = (
     r"|[-+]?+\.[a-zA-Z]|[0-9]{4}-[0-9][0-9]?-[0-9]"
 )
 _BOOL = rf"(?:[yY](?:es|ES)?|[nN][oO]?|[oO](?:[nN]|ff|FF)|=){_END}"
-_PLAIN_DIFFERS = rf"(?=[-+.0-9yYnNoO=])(?:(?=[yYnNoO=]){_BOOL}|{_NUMBER})"
+# "n" and a lower-case letter but "o" (name, nginx: the commonest words there) can start neither.
+_PLAIN_DIFFERS = rf"(?=[-+.0-9yYnNoO=])(?!n[a-np-z])(?:(?=[yYnNoO=]){_BOOL}|{_NUMBER})"
 # After a block indicator and blanks ("key: ", "- "), at a line start, or after a flow indicator: one
 # pattern per literal first character, which re finds fast (a character class or an alternation is slower).
+# A line starting "- " is the "- " pattern's: no plain scalar that differs starts with "- ".
 _AT_START = re.compile(r"\ufeff? *+" + _PLAIN_DIFFERS, re.M)  # a first line has no "\n" before it
 _YAML11 = tuple(
     re.compile(prefix + _PLAIN_DIFFERS, re.M)
-    for prefix in (": ++", "- ++", r"\n *+", r"\[ *+", r"\{ *+", ", *+")
+    for prefix in (": ++", "- ++", r"\n *+(?!- )", r"\[ *+", r"\{ *+", ", *+")
 )
 
 

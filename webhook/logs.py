@@ -84,4 +84,49 @@ def decision(
         fields["dialects"] = list(dialects)
     if reason:
         fields["reason"] = reason[:500]
+    handler = _direct_handler(level)
+    if handler is not None:
+        try:
+            now = time.time()
+            entry = {
+                "time": _timestamp(now),
+                "level": logging.getLevelName(level).lower(),
+                "logger": decisions.name,
+                "msg": "admission",
+                **fields,
+            }
+            line = json.dumps(entry, default=str, separators=(",", ":")) + handler.terminator
+            with handler.lock:  # type: ignore[union-attr]
+                handler.stream.write(line)
+                handler.flush()
+            return
+        except Exception:  # the stdlib path reports a broken stream its own way
+            pass
     decisions.log(level, "admission", extra=fields)
+
+
+def _direct_handler(level: int) -> logging.StreamHandler[Any] | None:
+    """The one handler a decision line reaches when configure() set it up and nothing else listens (no
+    filter, no other handler): the line is then written as JsonFormatter would, without a LogRecord."""
+    parent = decisions.parent
+    if decisions.handlers or decisions.filters or not decisions.propagate or parent is None:
+        return None
+    if parent.propagate or parent.filters or len(parent.handlers) != 1:
+        return None
+    handler = parent.handlers[0]
+    if type(handler) is not logging.StreamHandler or type(handler.formatter) is not JsonFormatter:
+        return None
+    if handler.filters or level < handler.level or handler.lock is None:
+        return None
+    return handler
+
+
+_SECOND: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
+def _timestamp(created: float) -> str:
+    """JsonFormatter's time field for a record created at `created`."""
+    second = int(created)
+    if _SECOND[0] != second:
+        _SECOND[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))]
+    return f"{_SECOND[1]}.{int((created - second) * 1000):03d}Z"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -19,6 +20,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._admission_children: dict[tuple[str, tuple[str, ...]], Any] = {}
         r = self.registry
         # webhook_build_info, 1 with the build's labels: joins version changes to every other graph.
         Info("webhook_build", "The running webhook's version and Python.", registry=r).info(
@@ -110,7 +112,14 @@ class Metrics:
         self.relists.inc()
 
     def record(self, outcome: str, dialects: tuple[str, ...], seconds: float) -> None:
-        self.admissions.labels(outcome, "+".join(dialects) if dialects else "none").inc()
+        # The labelled child resolved once per (outcome, dialects): labels() validates and locks every call.
+        key = (outcome, dialects)
+        child = self._admission_children.get(key)
+        if child is None:
+            child = self._admission_children[key] = self.admissions.labels(
+                outcome, "+".join(dialects) if dialects else "none"
+            )
+        child.inc()
         self.latency.observe(seconds)
 
     def exposition(self) -> bytes:

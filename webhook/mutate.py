@@ -85,8 +85,19 @@ def mutate_pod(
     return Outcome(patch, [], warnings, None, tokens, dialects, tuple(dict.fromkeys(patcher.adopted)))
 
 
+_NORMS: dict[str, str] = {}
+
+
 def _norm(path: Any) -> str:
-    return clean_path(path) if isinstance(path, str) and path.startswith("/") else ""
+    """A mount path as the runtime sees it ("" if not absolute); memoised: a pod's few paths recur."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        return ""
+    found = _NORMS.get(path)
+    if found is None:
+        if len(_NORMS) >= 4096:
+            _NORMS.clear()
+        found = _NORMS[path] = clean_path(path)
+    return found
 
 
 def _clean_relative(path: Any) -> str:

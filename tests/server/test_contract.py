@@ -205,3 +205,32 @@ def test_non_ascii_digits_in_an_annotation_are_a_denial_not_a_500(client: httpx.
     answer = response.json()["response"]
     assert answer["allowed"] is False and answer["status"]["code"] == 400
     assert "expiration-seconds" in answer["status"]["message"]
+
+
+def test_decision_log_direct_line_is_the_formatters_line() -> None:
+    """With configure()'s one JSON handler, decision lines skip the LogRecord: the same fields."""
+    import io
+    import logging
+
+    from webhook import logs
+
+    webhook_logger = logging.getLogger(logs.LOGGER_NAME)
+    saved = (webhook_logger.handlers[:], webhook_logger.level, webhook_logger.propagate)
+    try:
+        direct = io.StringIO()
+        logs.configure("info", direct)
+        fields = dict(uid="u-1", namespace="ns", pod="p", serviceaccount="sa", outcome="denied")
+        logs.decision(**fields, duration_ms=1.23456, dry_run=True, dialects=("eks",), reason="x" * 600)
+        via_record = io.StringIO()
+        logs.configure("info", via_record)
+        webhook_logger.handlers[0].addFilter(lambda record: True)  # any filter: the stdlib path
+        logs.decision(**fields, duration_ms=1.23456, dry_run=True, dialects=("eks",), reason="x" * 600)
+        first, second = json.loads(direct.getvalue()), json.loads(via_record.getvalue())
+        assert direct.getvalue().count("\n") == 1 and first.pop("time")[:10] == second.pop("time")[:10]
+        assert list(first.items()) == list(second.items())
+        assert first["reason"] == "x" * 500 and first["duration_ms"] == 1.235 and first["level"] == "info"
+        logs.configure("warning", direct)
+        logs.decision(**fields, duration_ms=1.0)  # below the level: nothing
+        assert direct.getvalue().count("\n") == 1
+    finally:
+        webhook_logger.handlers[:], webhook_logger.level, webhook_logger.propagate = saved
