@@ -23,6 +23,17 @@ RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/whe
     && /opt/venv/bin/pip check \
     && /opt/venv/bin/webhook manifests > /dev/null
 
+# The KRM function image, for kustomize's `container:` functions (docker build --target krm-function):
+# the same virtualenv, entered as `webhook render -`, which reads the ResourceList kustomize writes to stdin
+# and writes it back with the webhook's mutation applied. The server image below stays the default target.
+FROM ${PYTHON_IMAGE} AS krm-function
+ENV PATH=/opt/venv/bin:${PATH} \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+COPY --from=build /opt/venv /opt/venv
+USER 65532:65532
+ENTRYPOINT ["webhook", "render", "-"]
+
 FROM ${PYTHON_IMAGE}
 ARG PYTHON_IMAGE
 ARG VERSION=0.1.0

@@ -102,6 +102,12 @@ audit: venv
 image:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
+# The KRM function image (kustomize `container:` functions run `webhook render -`); README "Render in CI".
+KRM_IMAGE ?= projected-token-webhook-krm:$(VERSION)
+.PHONY: image-krm
+image-krm:
+	docker build --target krm-function -t $(KRM_IMAGE) .
+
 kind-up:
 	kind create cluster --name $(KIND_CLUSTER) --config hack/kind-config.yaml --wait 120s
 

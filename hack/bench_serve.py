@@ -32,8 +32,11 @@ REVIEW = REPO / "examples" / "admissionreview.json"
 SERVICEACCOUNTS = REPO / "examples" / "serviceaccounts.yaml"
 
 
-def start_server(workdir: Path, tree: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
-    """`webhook serve` of this checkout, or of the source tree `tree` (imported from there, not compiled)."""
+def start_server(
+    workdir: Path, tree: Path | None = None, wrapper: tuple[str, ...] = (), timeout: float = 30
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`webhook serve` of this checkout, or of the source tree `tree` (imported from there, not compiled),
+    run under `wrapper` (e.g. valgrind) if given."""
     sys.path.insert(0, str(REPO))
     from webhook.certs import write_bundle
 
@@ -41,7 +44,7 @@ def start_server(workdir: Path, tree: Path | None = None) -> tuple[subprocess.Po
     certs = write_bundle(workdir / "certs", ip_addresses=["127.0.0.1"], extra_dns=["localhost"])
     log = workdir / "serve.log"
     command = [str(WEBHOOK)] if tree is None else [sys.executable, "-c", "from webhook.cli import run; run()"]
-    argv = ["taskset", "-c", "0", *command, "serve", "--host", "127.0.0.1", "--port", "0"]
+    argv = ["taskset", "-c", "0", *wrapper, *command, "serve", "--host", "127.0.0.1", "--port", "0"]
     argv += [
         "--tls-cert",
         str(certs.cert),
@@ -55,7 +58,7 @@ def start_server(workdir: Path, tree: Path | None = None) -> tuple[subprocess.Po
         env["PYTHONPATH"] = str(tree)
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tree)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for line in log.read_text().splitlines():
             if '"msg":"serving"' in line:
@@ -190,6 +193,78 @@ def compare_trees(trees: list[Path], args: argparse.Namespace) -> None:
     print()
 
 
+def callgrind_trees(trees: list[Path], args: argparse.Namespace) -> None:
+    """Instructions per answered request of each tree's server under callgrind: repeatable whatever the load.
+
+    Each server starts with instrumentation off; after a warm-up, counting is switched on for exactly
+    --requests requests of each endpoint (hey -n) and the counters are dumped and read. Rounds alternate the
+    trees (old, new, old, new, ...), each round with fresh servers.
+    """
+    results: dict[tuple[Path, str], list[float]] = {(t, k): [] for t in trees for k in ("mutate", "fixed")}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(args.rounds):
+            for index, tree in enumerate(trees):
+                workdir = Path(tmp) / f"{round_}-{index}"
+                out = workdir / "callgrind.out"
+                wrapper = (
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--instr-atstart=no",
+                    f"--callgrind-out-file={out}",
+                )
+                proc, port = start_server(workdir, tree, wrapper, timeout=600)
+                try:
+                    base = f"https://127.0.0.1:{port}"
+                    for path, key in (("/mutate?timeout=10s", "mutate"), ("/bench/fixed", "fixed")):
+                        hey_count(base + path, 50, args.workers)  # warm-up, not counted
+                        control = ["callgrind_control", str(proc.pid)]
+                        subprocess.run([*control, "--zero"], check=True, capture_output=True)
+                        subprocess.run([*control, "--instr=on"], check=True, capture_output=True)
+                        ok = hey_count(base + path, args.requests, args.workers)
+                        subprocess.run([*control, "--instr=off"], check=True, capture_output=True)
+                        subprocess.run([*control, "--dump"], check=True, capture_output=True)
+                        dumps = sorted(workdir.glob("callgrind.out*"), key=lambda f: f.stat().st_mtime)
+                        totals = re.search(r"^totals: (\d+)", dumps[-1].read_text(), re.M)
+                        per_request = int(totals.group(1)) / max(ok, 1)  # type: ignore[union-attr]
+                        results[tree, key].append(per_request)
+                        print(
+                            f"{tree.name} {key}: {ok} ok, {per_request:,.0f} instructions/request",
+                            file=sys.stderr,
+                        )
+                finally:
+                    proc.terminate()
+                    proc.wait(120)
+    print(
+        f"`hack/bench_serve.py --compare-trees --callgrind` {time.strftime('%Y-%m-%d')}: instructions per "
+        f"answered request (valgrind callgrind, the server process only, counted over {args.requests} "
+        f"requests per endpoint after a warm-up; hey, {args.workers} workers), {args.rounds} interleaved "
+        "rounds."
+    )
+    print("\n| tree | endpoint | instructions/request per round | median |")
+    print("|---|---|---|---|")
+    medians = {}
+    for (tree, key), cells in results.items():
+        medians[tree, key] = sorted(cells)[len(cells) // 2]
+        rounds = ", ".join(f"{c:,.0f}" for c in cells)
+        print(f"| {tree.name} | {key} | {rounds} | {medians[tree, key]:,.0f} |")
+    old, new = trees
+    for key in ("mutate", "fixed"):
+        print(
+            f"\n{key}: instructions per request {new.name} / {old.name} = "
+            f"{medians[new, key] / medians[old, key]:.3f}",
+            end="",
+        )
+    print()
+
+
+def hey_count(url: str, requests: int, workers: int) -> int:
+    """Exactly `requests` POSTs (hey -n); the number answered 200."""
+    argv = ["taskset", "-c", "1", "hey", "-n", str(requests), "-c", str(workers), "-m", "POST", "-t", "60"]
+    argv += ["-T", "application/json", "-D", str(REVIEW), url]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return sum(int(n) for code, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out) if code == "200")
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -208,9 +283,20 @@ def main() -> None:
         "and measured interleaved, unthrottled, --rounds times",
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="with --compare-trees: instructions per request under valgrind instead of wall-clock cells",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=1000, help="requests counted per cell with --callgrind"
+    )
     args = parser.parse_args()
     if not shutil.which("hey"):
         raise SystemExit("hey not found: apt-get install -y hey (make bench-serve does it)")
+    if args.compare_trees and args.callgrind:
+        callgrind_trees([Path(t).resolve() for t in args.compare_trees.split(",")], args)
+        return
     if args.compare_trees:
         compare_trees([Path(t).resolve() for t in args.compare_trees.split(",")], args)
         return

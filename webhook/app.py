@@ -1,4 +1,5 @@
-"""The ASGI app: POST /mutate, GET /healthz, /readyz and /metrics around the review logic (server.Webhook).
+"""The ASGI app: POST /mutate, GET /healthz, /readyz and /metrics around the review logic (server.Webhook);
+and the app of the optional plain-HTTP metrics port, GET /metrics alone.
 
 /readyz: the ServiceAccount source has synced, a certificate is loaded, the server is not draining.
 """
@@ -11,8 +12,10 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from webhook import admission
 from webhook.admission import MAX_BODY_BYTES, ReviewError
@@ -147,7 +150,7 @@ def create_app(
         return Response(b"ok", media_type="text/plain")
 
     async def metrics_endpoint(_: Request) -> Response:
-        return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+        return _exposition(metrics)
 
     # Plain Starlette routes: no per-request validation layer on the hot path.
     app.router.add_route("/mutate", mutate, methods=["POST"])
@@ -174,4 +177,20 @@ def create_app(
         app.router.add_route("/bench/fixed", bench_fixed, methods=["POST"])
 
     app.add_middleware(DrainMiddleware, state=state)
+    return app
+
+
+def _exposition(metrics: Metrics) -> Response:
+    return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
+
+def create_metrics_app(metrics: Metrics) -> Starlette:
+    """The app of --metrics-port, plain HTTP: GET /metrics and nothing else (404 elsewhere, 405 for other
+    methods), so a port a scraper reaches without TLS never answers reviews or probes."""
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return _exposition(metrics)
+
+    app = Starlette(routes=[Route("/metrics", metrics_endpoint, methods=["GET"])])
+    app.router.redirect_slashes = False  # /metrics/ is not found either, not a redirect
     return app

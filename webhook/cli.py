@@ -34,12 +34,12 @@ SUBCOMMANDS = {
     "greenhouse": "webhook.federation.commands.greenhouse:greenhouse_group",
     "kubeconfig": "webhook.federation.commands.kubeconfig:kubeconfig_command",
     "manifests": "webhook.install:manifests_command",
-    "oauth2-proxy": "webhook.federation.oauth2proxy_commands:oauth2_proxy_command",
+    "oauth2-proxy": "webhook.federation.commands.oauth2proxy:oauth2_proxy_command",
     "oidc": "webhook.federation.commands.oidc:oidc_group",
     "render": "webhook.render:render",
     "serve": "webhook.serve:serve_command",
     "token": "webhook.federation.commands.token:token_group",
-    "vault": "webhook.federation.vault_commands:vault_group",
+    "vault": "webhook.federation.commands.vault:vault_group",
 }
 
 

@@ -271,7 +271,7 @@ def drift_command(
 
     try:
         cluster = _Cluster(kubeconfig, context)
-        prefixes = annotation_prefixes(settings.annotation_prefix, settings.dialects)
+        prefixes = annotation_prefixes(settings.annotation_prefix, settings.dialects, settings)
         accounts: dict[tuple[str, str], ServiceAccountInfo] = {}
         for obj in cluster.serviceaccounts(namespace):
             info = slim(obj, prefixes)

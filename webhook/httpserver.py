@@ -12,11 +12,15 @@ from typing import Any
 from fastapi import FastAPI
 
 from webhook.drain import IDLE_LINGER_SECONDS, ServerState
+from webhook.metrics import Metrics
 from webhook.protocol import Limits, protocol_class
 from webhook.serve_settings import ServeSettings
 from webhook.tls import CertReloader
 
 log = logging.getLogger("webhook.httpserver")
+
+# A scraper holds one keep-alive connection per Prometheus replica.
+METRICS_LIMITS = Limits(max_connections=64)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -30,12 +34,36 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def uvicorn_server(
-    app: FastAPI, settings: ServeSettings, tls: CertReloader, state: ServerState, limits: Limits | None = None
+    app: FastAPI,
+    settings: ServeSettings,
+    tls: CertReloader,
+    state: ServerState,
+    limits: Limits | None = None,
+    metrics_listener: tuple[Any, socket.socket] | None = None,
 ) -> Any:
-    """A uvicorn Server whose SIGTERM/SIGINT starts a drain: readiness false at once, stop after the delay."""
+    """A uvicorn Server whose SIGTERM/SIGINT starts a drain: readiness false at once, stop after the delay.
+
+    `metrics_listener` (an ASGI app and its bound socket) is served in plain HTTP beside the TLS sockets,
+    in the same event loop; it stops listening with them.
+    """
     import uvicorn
 
     bounds = limits or Limits()
+    metrics_config = None
+    if metrics_listener is not None:
+        # The same client limits, counted apart (an unexported registry): a scraper's connections are not
+        # the webhook's, and the TLS server's gauges and counters keep meaning what they say.
+        metrics_config = uvicorn.Config(
+            metrics_listener[0],
+            http=protocol_class(METRICS_LIMITS, Metrics()),
+            lifespan="off",
+            timeout_keep_alive=int(settings.keepalive_timeout),
+            access_log=False,
+            log_config=None,
+            server_header=False,
+            proxy_headers=False,
+        )
+        metrics_config.load()
 
     class DrainingServer(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
@@ -74,6 +102,19 @@ def uvicorn_server(
                 )
                 for sock in sockets
             ]
+            if metrics_listener is not None and metrics_config is not None:
+                plain = metrics_config
+
+                def metrics_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+                    return plain.http_protocol_class(  # type: ignore[call-arg]
+                        config=plain, server_state=self.server_state, app_state={}, _loop=_loop
+                    )
+
+                self.servers.append(
+                    await loop.create_server(
+                        metrics_protocol, sock=metrics_listener[1], backlog=config.backlog
+                    )
+                )
             self.started = True
 
         async def on_tick(self, counter: int) -> bool:
@@ -88,7 +129,7 @@ def uvicorn_server(
             # rest are closed by uvicorn's shutdown (the protocol's `shutdown`: idle ones at once).
             for server in self.servers:
                 server.close()
-            for sock in sockets or []:
+            for sock in [*(sockets or []), *([metrics_listener[1]] if metrics_listener else [])]:
                 sock.close()
             deadline = time.monotonic() + min(IDLE_LINGER_SECONDS, settings.drain_timeout)
             while self.server_state.connections and not self.force_exit and time.monotonic() < deadline:

@@ -24,8 +24,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from webhook.certs import DEFAULT_NAMESPACE, covers, load_cert, paths_in
+from webhook.dialects import KNOWN_DIALECTS, object_selector_requirements
 from webhook.errors import UserError
-from webhook.settings import KNOWN_DIALECTS
 from webhook.vocabulary import is_dns1123_label
 
 SERVICE_NAME = "projected-token-webhook"
@@ -130,6 +130,10 @@ def build_manifests(options: InstallOptions) -> list[Any]:
                 if options.dialects is not None:
                     container["args"].append(f"--dialects={','.join(dict.fromkeys(options.dialects))}")
         for hook in doc.get("webhooks") or []:
+            if options.dialects is not None:
+                # The dialects' own opt-out (and, alone, opt-in) labels, as their overlays carry them.
+                expressions = hook.setdefault("objectSelector", {}).setdefault("matchExpressions", [])
+                expressions.extend(object_selector_requirements(options.dialects))
             if options.failure_policy is not None:
                 hook["failurePolicy"] = options.failure_policy
             if options.ca_bundle is not None:
@@ -208,7 +212,9 @@ def read_certs_dir(directory: Path, namespace: str) -> dict[str, bytes]:
     default=None,
     help="Output of `webhook certs generate`: adds the TLS Secret and the caBundle from DIR/ca.crt.",
 )
-@click.option("--dialects", default=None, help="Comma-separated dialects for the server: generic, eks.")
+@click.option(
+    "--dialects", default=None, help=f"Comma-separated dialects for the server: {', '.join(KNOWN_DIALECTS)}."
+)
 @click.option(
     "--failure-policy",
     type=click.Choice(FAILURE_POLICIES),

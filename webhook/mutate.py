@@ -74,6 +74,12 @@ def mutate_pod(
 
     patcher = _Patcher(spec, injections, errors, warnings, pod)
     patch = patcher.run()
+    for injection in injections:  # containers, other volumes, annotations: after the token ops
+        if injection.finish is not None and not errors:
+            extra = injection.finish(pod, patch)
+            patch.extend(extra.ops)
+            errors.extend(extra.errors)
+            warnings.extend(extra.warnings)
     if errors:
         return Outcome([], errors, warnings, None, tokens, dialects)
     return Outcome(patch, [], warnings, None, tokens, dialects, tuple(dict.fromkeys(patcher.adopted)))

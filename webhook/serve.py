@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from webhook import logs
-from webhook.app import create_app
+from webhook.app import create_app, create_metrics_app
 from webhook.certs import ensure_self_signed
 from webhook.drain import ServerState
 from webhook.errors import UsageError, UserError
@@ -46,7 +46,7 @@ def build_source(settings: ServeSettings, metrics: Metrics) -> Source:
     except Exception as exc:
         where = f"--kubeconfig {settings.kubeconfig}" if settings.kubeconfig else "in-cluster config"
         raise UserError(f"{where}: cannot configure the Kubernetes client: {exc}".splitlines()[0]) from None
-    prefixes = annotation_prefixes(settings.annotation_prefix, settings.dialects)
+    prefixes = annotation_prefixes(settings.annotation_prefix, settings.dialects, settings)
     return ClusterCache(api, prefixes, hooks=hooks, lookup_timeout=settings.lookup_timeout)
 
 
@@ -75,7 +75,8 @@ def build_tls(settings: ServeSettings) -> CertReloader:
 @click.command("serve")
 @settings_options(ServeSettings)
 def serve_command(**kwargs: Any) -> None:
-    """Serve the mutating admission webhook over HTTPS (POST /mutate, /healthz, /readyz, /metrics)."""
+    """Serve the mutating admission webhook over HTTPS (POST /mutate, /healthz, /readyz, /metrics), and
+    /metrics alone in plain HTTP with --metrics-port."""
     settings = settings_from_options(ServeSettings, kwargs)
     serve(settings)
 
@@ -87,11 +88,25 @@ def serve(settings: ServeSettings) -> None:
     source = build_source(settings, metrics)
     state = ServerState()
     app = create_app(settings, source, metrics=metrics, tls=tls, state=state)
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        raise UsageError(f"--metrics-port {settings.metrics_port} is --port too: give it a port of its own")
     try:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:
         raise UserError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     port = sock.getsockname()[1]
+    metrics_listener = None
+    extra: dict[str, Any] = {}
+    if settings.metrics_port is not None:
+        try:
+            metrics_sock = bind_socket(settings.host, settings.metrics_port)
+        except OSError as exc:
+            sock.close()
+            raise UserError(
+                f"--metrics-port: cannot listen on {settings.host}:{settings.metrics_port}: {exc.strerror}"
+            ) from None
+        metrics_listener = (create_metrics_app(metrics), metrics_sock)
+        extra["metrics_port"] = metrics_sock.getsockname()[1]
     log.info(
         "serving",
         extra={
@@ -99,9 +114,10 @@ def serve(settings: ServeSettings) -> None:
             "port": port,
             "source": "file" if settings.serviceaccounts else "cluster",
             "keepalive_timeout_s": settings.keepalive_timeout,
+            **extra,
         },
     )
-    server = uvicorn_server(app, settings, tls, state)
+    server = uvicorn_server(app, settings, tls, state, metrics_listener=metrics_listener)
     gc.enable()  # the console script turns it off for short runs; a server lives long
     gc.collect()
     gc.freeze()  # imports and settings live forever: later collections need not walk them

@@ -17,6 +17,13 @@ class ServeSettings(CoreSettings):
 
     host: str = Field("0.0.0.0", description="Address to listen on.")
     port: int = Field(8443, ge=0, le=65535, description="HTTPS port; 0 picks a free one.")
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Also serve GET /metrics, and nothing else, in plain HTTP on this port (on --host); "
+        "0 picks a free one. Off unless given.",
+    )
     tls_cert: Path | None = Field(None, description="Serving certificate (PEM); reloaded when it changes.")
     tls_key: Path | None = Field(None, description="Its private key (PEM).")
     self_signed: bool = Field(False, description="Generate a CA and serving cert into --certs-dir.")

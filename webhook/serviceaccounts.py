@@ -17,12 +17,13 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from webhook.dialects import annotation_prefixes as annotation_prefixes  # the shells import it here
 from webhook.documents import load_serviceaccounts
 from webhook.vocabulary import ServiceAccountInfo, serviceaccount_view
 
@@ -65,14 +66,6 @@ class Source(Protocol):
     async def lookup(self, namespace: str, name: str) -> Lookup: ...
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-
-
-def annotation_prefixes(annotation_prefix: str, dialects: Iterable[str]) -> tuple[str, ...]:
-    """The annotation key prefixes the enabled dialects read; everything else is dropped from the cache."""
-    prefixes = [annotation_prefix.rstrip("/") + "/"]
-    if "eks" in dialects:
-        prefixes.append("eks.amazonaws.com/")
-    return tuple(prefixes)
 
 
 def slim(obj: Mapping[str, Any], prefixes: tuple[str, ...]) -> ServiceAccountInfo | None:

@@ -3,35 +3,27 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from webhook.dialects import KNOWN_DIALECTS, REGISTRY
+from webhook.dialects.base import Flag
 from webhook.errors import UsageError
 from webhook.vocabulary import MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS, mount_path_problem
 
-KNOWN_DIALECTS = ("generic", "eks")
-
-
-@dataclass(frozen=True)
-class Flag:
-    """How a settings field shows on the command line, beside its description and default (the click
-    options are generated from the model: webhook/options.py). A field without one is a plain flag."""
-
-    negatable: bool = False  # a bool that also has --no-<name>
-    directory: bool = False  # a Path that names a directory, not a file
-    env_only: bool = False  # no flag: WEBHOOK_<NAME> or the config file only
+__all__ = ["KNOWN_DIALECTS", "BaseCoreSettings", "ConfigFileError", "CoreSettings", "Flag", "load_settings"]
 
 
 class ConfigFileError(UsageError):
     """The --config file cannot be read or is not a mapping."""
 
 
-class CoreSettings(BaseSettings):
-    """What the mutation core reads; everything here changes the patch a pod gets."""
+class BaseCoreSettings(BaseSettings):
+    """What the mutation core reads; everything here changes the patch a pod gets. The dialects' own
+    settings are mixed in below (CoreSettings)."""
 
     model_config = SettingsConfigDict(env_prefix="WEBHOOK_", extra="forbid", validate_default=True)
 
@@ -48,23 +40,6 @@ class CoreSettings(BaseSettings):
         description="Generic token lifetime default.",
     )
     default_mount_path: str = Field("/var/run/secrets/tokens", description="Generic token directory default.")
-
-    # Mirrors the EKS Pod Identity Webhook's flags (--aws-default-region, --sts-regional-endpoint, ...).
-    eks_region: str = Field("", description="EKS: set AWS_REGION and AWS_DEFAULT_REGION to this.")
-    eks_sts_regional_endpoints: Annotated[bool, Flag(negatable=True)] = Field(
-        False,
-        description="EKS: set AWS_STS_REGIONAL_ENDPOINTS=regional unless the ServiceAccount says otherwise.",
-    )
-    eks_token_audience: str = Field("sts.amazonaws.com", description="EKS: default token audience.")
-    eks_token_mount_path: str = Field(
-        "/var/run/secrets/eks.amazonaws.com/serviceaccount", description="EKS: token directory."
-    )
-    eks_token_expiration: int = Field(
-        86400,
-        ge=MIN_EXPIRATION_SECONDS,
-        le=MAX_EXPIRATION_SECONDS,
-        description="EKS: default token lifetime.",
-    )
 
     @field_validator("dialects", mode="before")
     @classmethod
@@ -83,7 +58,7 @@ class CoreSettings(BaseSettings):
             raise ValueError("at least one dialect must be enabled")
         return list(dict.fromkeys(value))
 
-    @field_validator("default_mount_path", "eks_token_mount_path")
+    @field_validator("default_mount_path")
     @classmethod
     def _absolute(cls, value: str) -> str:
         if reason := mount_path_problem(value):  # the annotations' own rule
@@ -103,7 +78,18 @@ class CoreSettings(BaseSettings):
         return (init_settings, env_settings)
 
 
-S = TypeVar("S", bound=CoreSettings)
+if TYPE_CHECKING:
+    CoreSettings = BaseCoreSettings
+else:
+    # Every dialect's settings model mixed into the core one: one flag, env var and config key per field.
+    # The dialects' bases go first so the core's fields lead in --help (pydantic orders fields by base).
+    CoreSettings = type(
+        "CoreSettings",
+        (*reversed([d.settings for d in REGISTRY.values() if d.settings is not None]), BaseCoreSettings),
+        {"__module__": __name__, "__doc__": BaseCoreSettings.__doc__},
+    )
+
+S = TypeVar("S", bound=BaseCoreSettings)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

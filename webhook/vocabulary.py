@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
@@ -141,6 +141,16 @@ class EnvGroup:
 
 
 @dataclass(frozen=True)
+class Extra:
+    """What a dialect adds besides tokens and env (containers, other volumes, pod annotations): ops applied
+    after the token ops, against the pod they leave (see Injection.finish)."""
+
+    ops: tuple[JsonPatchOp, ...] = ()
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Injection:
     """What one dialect wants in one pod: token volumes, per-container env and the containers it skips."""
 
@@ -152,6 +162,10 @@ class Injection:
     hands_off_when_env: tuple[frozenset[str], ...] = ()
     # EKS rule: an existing volume or mount of our volume name counts as ours, whatever it holds.
     trust_existing_by_name: bool = False
+    # Called with the pod and the token patch when that patch has no errors: what the dialect adds besides.
+    finish: Callable[[Mapping[str, Any], list[JsonPatchOp]], Extra] | None = field(
+        default=None, compare=False
+    )
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ def test_a_hand_written_volume_without_our_file_at_our_path_is_denied_with_the_w
     assert len(outcome.errors) == 1 and "without token 'downstream'" in outcome.errors[0]
 
 
-def test_the_seed_style_manifests_render_without_denial_and_without_a_second_volume() -> None:
+def test_hand_written_token_manifests_render_without_denial_and_without_a_second_volume() -> None:
     result = CliRunner().invoke(main, ["render", str(FIXTURE), "-o", "json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "adopted" in result.stderr

@@ -381,7 +381,7 @@ def test_unreadable_input_exits_2_with_file_and_line(tmp_path: Path) -> None:
 
 
 def test_bad_settings_exit_2() -> None:
-    result = render("-", "--dialects", "azure", stdin=ALL_KINDS)
+    result = render("-", "--dialects", "nope", stdin=ALL_KINDS)
     assert result.exit_code == 2 and "unknown dialect" in result.stderr
 
 
@@ -460,7 +460,7 @@ def test_settings_from_environment_variables(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("WEBHOOK_EKS_STS_REGIONAL_ENDPOINTS", "true")
     settings = CoreSettings()
     assert settings.dialects == ["generic", "eks"] and settings.eks_sts_regional_endpoints
-    monkeypatch.setenv("WEBHOOK_DIALECTS", "generic,azure")
+    monkeypatch.setenv("WEBHOOK_DIALECTS", "generic,nope")
     result = render("-", stdin=ALL_KINDS)
     assert result.exit_code == 2 and "unknown dialect" in result.stderr
     assert "Traceback" not in result.stderr

@@ -2,7 +2,7 @@
 
 Everything the users would apply comes from `webhook ...` commands, run as the console script:
   downstream apiserver  --authentication-config from `webhook downstream authn-config` (upstream CA inside)
-  downstream RBAC       `webhook downstream rbac` (seed 000's demo role in namespace demo)
+  downstream RBAC       `webhook downstream rbac` (its default Role in namespace demo: pods, deployments)
   upstream token        `webhook token request` (TokenRequest with the downstream audience) → a file
   kubectl               kubeconfig from `webhook kubeconfig` (exec: `webhook credential`, or bash)
   ArgoCD                the exec provider inside the `webhook argocd cluster-secret` Secret, run by client-go
@@ -179,7 +179,7 @@ def test_kubectl_with_webhook_kubeconfig(federation: Federation, form: str) -> N
     assert f'User "{USER}" cannot list resource "pods"' in elsewhere.stderr
     assert 'in the namespace "other"' in elsewhere.stderr
 
-    # The demo role also manages deployments (seed 000), but not secrets.
+    # The default Role also manages deployments, but not secrets.
     can = federation.kubectl_as_upstream_sa(kubeconfig, "auth", "can-i", "create", "deployments.apps")
     assert can.stdout.strip() == "yes"
     cannot = federation.kubectl_as_upstream_sa(kubeconfig, "auth", "can-i", "get", "secrets")
@@ -308,7 +308,7 @@ def test_oidc_documents_equal_what_the_upstream_serves(federation: Federation) -
 
 
 def test_annotations_give_argocd_pods_the_federated_token(federation: Federation, webhook: Any) -> None:
-    """`webhook argocd annotate` on the ServiceAccount + the running webhook = the seed's patch."""
+    """`webhook argocd annotate` on the ServiceAccount: the webhook adds the token `argocd patches` would."""
     manifest = json.dumps(pod("argocd-application-controller-0", SA, init=False))
     created = json.loads(
         federation.upstream.kubectl(
@@ -342,7 +342,7 @@ def test_token_request_outputs_and_errors(federation: Federation) -> None:
 def test_legacy_oidc_flags_are_accepted_by_a_real_apiserver(
     federation: Federation, control_plane_factory: Callable[..., ControlPlane]
 ) -> None:
-    """`--format oidc-flags` (seed 000's --oidc-* flags) on a third apiserver: same user, same RBAC."""
+    """`--format oidc-flags` (the legacy --oidc-* flags) on a third apiserver: same user, same RBAC."""
     up = federation.upstream
     flags = cli(
         "downstream",

@@ -1,8 +1,8 @@
 """Live journeys against real relying parties configured only with what `webhook vault|oauth2-proxy` generate.
 
-Vault (seed 002)        `webhook vault config` and `webhook vault role` output run as shell (the vault
+Vault                   `webhook vault config` and `webhook vault role` output run as shell (the vault
                         CLI) or sent to the HTTP API; logins with TokenRequest tokens from the e2e apiserver
-OAuth2-Proxy (seed 004) `webhook oauth2-proxy` flags / config file in front of a loopback upstream
+OAuth2-Proxy            `webhook oauth2-proxy` flags / config file in front of a loopback upstream
 """
 
 from __future__ import annotations

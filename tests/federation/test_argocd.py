@@ -1,4 +1,4 @@
-"""`webhook argocd patches|annotate|cluster-secret`: fixed seed patches, annotations, cluster Secret."""
+"""`webhook argocd patches|annotate|cluster-secret`: token patches, annotations, cluster Secret."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def argocd_workloads() -> dict[str, dict]:
     }
 
 
-def test_patch_is_the_seed_patch_with_the_stray_list_item_fixed() -> None:
+def test_patch_mounts_one_token_volume_in_the_named_container() -> None:
     patch = argocd.token_patch("argocd-application-controller", audience="downstream-cluster")
     assert patch == {
         "spec": {

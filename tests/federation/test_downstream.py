@@ -178,7 +178,7 @@ def test_authn_config_errors(run, args: list[str], message: str) -> None:
     assert_one_line_error(result, message)
 
 
-def test_rbac_default_role_is_the_seed_demo_role(run) -> None:
+def test_rbac_default_role_lists_pods_and_manages_deployments(run) -> None:
     result = run(
         "downstream",
         "rbac",

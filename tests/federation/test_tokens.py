@@ -185,7 +185,7 @@ class Issuer:
 
 @pytest.fixture(scope="module")
 def https_issuer(tmp_path_factory: pytest.TempPathFactory, rsa_key) -> Iterator[Issuer]:
-    """A static-hosting issuer (seed 000's bucket) on 127.0.0.1 with its own CA."""
+    """A static-hosting issuer (discovery and JWKS as plain files) on 127.0.0.1 with its own CA."""
     folder = tmp_path_factory.mktemp("issuer")
     ca_key, ca_cert = generate_ca("issuer-test-ca")
     key, cert = generate_serving(ca_key, ca_cert, ["localhost"], ["127.0.0.1"], 1)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.manifests.support import copy_manifests, kubectl, kustomize
+from tests.manifests.support import OVERLAYS, copy_manifests, kubectl, kustomize
 from webhook.certs import CertPaths, write_bundle
 
 
@@ -28,7 +28,5 @@ def built(manifests_copy: Path, static_certs: CertPaths) -> dict[str, list[dict[
         pytest.skip("kubectl (with kustomize) is not on PATH")
     return {
         "base": kustomize(manifests_copy / "base"),
-        "cert-manager": kustomize(manifests_copy / "overlays" / "cert-manager"),
-        "static": kustomize(manifests_copy / "overlays" / "static"),
-        "eks": kustomize(manifests_copy / "overlays" / "eks"),
+        **{name: kustomize(manifests_copy / "overlays" / name) for name in OVERLAYS},
     }

@@ -14,7 +14,7 @@ from tests.common import REPO
 from tests.e2e.controlplane import find_assets
 
 MANIFESTS = REPO / "manifests"
-OVERLAYS = ("cert-manager", "static", "eks")
+OVERLAYS = ("cert-manager", "static", "eks", "azure", "gcp")
 CERT_MANAGER_GROUP = "cert-manager.io"
 
 

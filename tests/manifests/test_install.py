@@ -103,6 +103,14 @@ def test_substitutions_equal_the_same_changes_made_with_kustomize(tmp_path: Path
                         },
                         {"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Fail"},
                         {"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": bundle},
+                        {  # the eks dialect's opt-out label, as the eks overlay has it
+                            "op": "add",
+                            "path": "/webhooks/0/objectSelector/matchExpressions/-",
+                            "value": {
+                                "key": "eks.amazonaws.com/skip-pod-identity-webhook",
+                                "operator": "DoesNotExist",
+                            },
+                        },
                     ]
                 ),
             },
@@ -147,7 +155,7 @@ def test_certs_dir_adds_a_valid_tls_secret_before_the_deployment(tmp_path: Path)
     [
         (["--namespace=Bad_NS"], "not a DNS-1123 label"),
         (["--image="], "not an image reference"),
-        (["--dialects=generic,azure"], "unknown ['azure']"),
+        (["--dialects=generic,nope"], "unknown ['nope']"),
         (["--failure-policy=Sometimes"], "Invalid value for '--failure-policy'"),
         (["--ca-bundle-from=pyproject.toml"], "not a PEM certificate bundle"),
         (["--ca-bundle-from=/nonexistent/ca.crt"], "cannot read CA bundle"),

@@ -1,27 +1,66 @@
-"""Annotation dialects: each reads a pod and its ServiceAccount into an Injection (or errors, or a skip)."""
+"""Annotation dialects: each reads a pod and its ServiceAccount into an Injection (or errors, or a skip).
+
+The registry: every module of this package that defines `DIALECT` (webhook.dialects.base.Dialect) is a
+dialect, found by walking the package, so adding one is adding its module. `generic` comes first, the others
+in name order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+import pkgutil
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from webhook.dialects import eks, generic
-from webhook.settings import CoreSettings
-from webhook.vocabulary import DialectResult, ServiceAccountInfo
+from webhook.dialects.base import Dialect, OptOut, Resolver
+from webhook.vocabulary import ServiceAccountInfo
 
-Resolver = Callable[[Mapping[str, Any], ServiceAccountInfo | None, CoreSettings], DialectResult]
-# A pod-wide opt-out a dialect honours: a reason stops every enabled dialect, not only that one.
-OptOut = Callable[[Mapping[str, Any], ServiceAccountInfo | None, CoreSettings], str | None]
-
-# Keys are the names accepted by --dialects (webhook.settings.KNOWN_DIALECTS).
-DIALECTS: dict[str, Resolver] = {generic.NAME: generic.resolve, eks.NAME: eks.resolve}
-OPT_OUTS: dict[str, OptOut] = {generic.NAME: generic.opted_out, eks.NAME: eks.opted_out}
+GENERIC = "generic"
 
 
-def opt_out(
-    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
-) -> str | None:
+def _discover() -> dict[str, Dialect]:
+    found: list[Dialect] = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name == "base":
+            continue
+        declared = getattr(importlib.import_module(f"{__name__}.{info.name}"), "DIALECT", None)
+        if isinstance(declared, Dialect):
+            found.append(declared)
+    found.sort(key=lambda d: (d.name != GENERIC, d.name))
+    return {d.name: d for d in found}
+
+
+REGISTRY: dict[str, Dialect] = _discover()
+KNOWN_DIALECTS: tuple[str, ...] = tuple(REGISTRY)
+DIALECTS: dict[str, Resolver] = {name: d.resolve for name, d in REGISTRY.items()}
+OPT_OUTS: dict[str, OptOut] = {name: d.opted_out for name, d in REGISTRY.items() if d.opted_out}
+
+
+def annotation_prefixes(
+    annotation_prefix: str, dialects: Iterable[str], settings: Any = None
+) -> tuple[str, ...]:
+    """The annotation key prefixes the enabled dialects read (the generic one always: its opt-out counts
+    for every dialect); `settings` None means each dialect's defaults."""
+    prefixes = [annotation_prefix.rstrip("/") + "/"]
+    for name in dialects:
+        if name != GENERIC and name in REGISTRY:
+            prefixes.extend(REGISTRY[name].annotation_prefixes(settings))
+    return tuple(dict.fromkeys(prefixes))
+
+
+def object_selector_requirements(dialects: Iterable[str]) -> list[dict[str, Any]]:
+    """The matchExpressions the enabled dialects add to the webhook's objectSelector (see base.Dialect)."""
+    enabled = [REGISTRY[name] for name in dict.fromkeys(dialects)]
+    out: list[dict[str, Any]] = []
+    for dialect in enabled:
+        out.extend(dialect.opt_out_selector)
+    if len(enabled) == 1:
+        out.extend(enabled[0].opt_in_selector)
+    return out
+
+
+def opt_out(pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: Any) -> str | None:
     """Why the pod is left alone by every dialect, or None. The generic `P/inject` opt-out always counts
     (the base objectSelector excludes its label whatever the dialects); others when their dialect is on."""
     for check in _opt_outs(tuple(settings.dialects)):
@@ -32,4 +71,4 @@ def opt_out(
 
 @lru_cache(maxsize=64)
 def _opt_outs(dialects: tuple[str, ...]) -> tuple[OptOut, ...]:
-    return tuple(OPT_OUTS[name] for name in dict.fromkeys((generic.NAME, *dialects)))
+    return tuple(OPT_OUTS[name] for name in dict.fromkeys((GENERIC, *dialects)) if name in OPT_OUTS)

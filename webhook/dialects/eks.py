@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from webhook.settings import CoreSettings
+from pydantic import BaseModel, Field, field_validator
+
+from webhook.dialects.base import Dialect, Flag
 from webhook.vocabulary import (
     MAX_EXPIRATION_SECONDS,
     MIN_EXPIRATION_SECONDS,
@@ -24,6 +26,7 @@ from webhook.vocabulary import (
     TokenSpec,
     clean_path,
     is_windows,
+    mount_path_problem,
     windows_path,
 )
 
@@ -43,6 +46,34 @@ TOKEN_FILE = "token"
 STS_KEY = "AWS_STS_REGIONAL_ENDPOINTS"
 REGION_KEYS = frozenset(("AWS_REGION", "AWS_DEFAULT_REGION"))
 RESERVED_KEYS = frozenset(("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"))
+
+
+class EksSettings(BaseModel):
+    """Mirrors the EKS Pod Identity Webhook's flags (--aws-default-region, --sts-regional-endpoint, ...)."""
+
+    eks_region: str = Field("", description="EKS: set AWS_REGION and AWS_DEFAULT_REGION to this.")
+    eks_sts_regional_endpoints: Annotated[bool, Flag(negatable=True)] = Field(
+        False,
+        description="EKS: set AWS_STS_REGIONAL_ENDPOINTS=regional unless the ServiceAccount says otherwise.",
+    )
+    eks_token_audience: str = Field("sts.amazonaws.com", description="EKS: default token audience.")
+    eks_token_mount_path: str = Field(
+        "/var/run/secrets/eks.amazonaws.com/serviceaccount", description="EKS: token directory."
+    )
+    eks_token_expiration: int = Field(
+        86400,
+        ge=MIN_EXPIRATION_SECONDS,
+        le=MAX_EXPIRATION_SECONDS,
+        description="EKS: default token lifetime.",
+    )
+
+    @field_validator("eks_token_mount_path")
+    @classmethod
+    def _eks_mount_path(cls, value: str) -> str:
+        if reason := mount_path_problem(value):  # the annotations' own rule
+            raise ValueError(f"mount path {value!r} {reason}")
+        return value
+
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}  # Go's strconv.ParseBool
@@ -83,7 +114,7 @@ def skip_containers(pod: Mapping[str, Any]) -> frozenset[str]:
 
 
 def opted_out(
-    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
+    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: EksSettings
 ) -> str | None:
     """A pod labelled SKIP_LABEL never reaches the webhook (the eks overlay's objectSelector): no dialect."""
     labels = (pod.get("metadata") or {}).get("labels") or {}
@@ -93,7 +124,7 @@ def opted_out(
 
 
 def resolve(
-    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
+    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: EksSettings
 ) -> DialectResult:
     if serviceaccount is None:
         return DialectResult(skipped="no ServiceAccount to read eks.amazonaws.com/role-arn from")
@@ -159,3 +190,14 @@ def resolve(
         trust_existing_by_name=True,
     )
     return DialectResult(injection=injection, warnings=tuple(warnings))
+
+
+DIALECT = Dialect(
+    name=NAME,
+    summary="the EKS Pod Identity Webhook (eks.amazonaws.com/role-arn)",
+    resolve=resolve,
+    annotation_prefixes=lambda settings: (f"{DOMAIN}/",),
+    settings=EksSettings,
+    opted_out=opted_out,
+    opt_out_selector=({"key": SKIP_LABEL, "operator": "DoesNotExist"},),
+)

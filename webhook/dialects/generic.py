@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
-from webhook.settings import CoreSettings
+from webhook.dialects.base import Dialect
 from webhook.vocabulary import (
     ENV_NAME_RE,
     MAPPING_TYPES,
@@ -30,6 +30,19 @@ from webhook.vocabulary import (
 )
 
 NAME = "generic"
+
+
+class GenericSettings(Protocol):
+    """The core settings this dialect reads (they are the core's own: webhook.settings)."""
+
+    @property
+    def annotation_prefix(self) -> str: ...
+    @property
+    def default_expiration_seconds(self) -> int: ...
+    @property
+    def default_mount_path(self) -> str: ...
+
+
 DEFAULT_TOKEN = "token"
 FIELDS = ("audience", "expiration-seconds", "mount-path", "path", "env", "containers", "skip-containers")
 # P/skip-containers is pod-wide (every token); P/<name>.skip-containers is per token.
@@ -73,7 +86,7 @@ def path_error(value: str) -> str | None:
 
 
 def opted_out(
-    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
+    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: GenericSettings
 ) -> str | None:
     """`P/inject: "false"` (Pod annotation, else ServiceAccount) or the Pod label `P/inject=false`: the
     pod is left alone by every dialect, as the base objectSelector does for the label."""
@@ -162,7 +175,7 @@ def _collect(
 class _Reading:
     __slots__ = ("by_names", "result", "serviceaccount", "settings")
 
-    def __init__(self, serviceaccount: ServiceAccountInfo, settings: CoreSettings, lists: bool) -> None:
+    def __init__(self, serviceaccount: ServiceAccountInfo, settings: GenericSettings, lists: bool) -> None:
         self.serviceaccount = serviceaccount
         self.settings = settings
         self.result: DialectResult | None = None  # the reading, when it does not depend on the pod
@@ -173,7 +186,7 @@ _READINGS: dict[tuple[int, int, bool], _Reading] = {}
 
 
 def resolve(
-    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
+    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: GenericSettings
 ) -> DialectResult:
     """Read the generic annotations of a pod and its ServiceAccount into an Injection."""
     pod_annotations = (pod.get("metadata") or {}).get("annotations") or {}
@@ -207,7 +220,7 @@ def _names_containers(serviceaccount: ServiceAccountInfo, start: str) -> bool:
 
 
 def _resolve(
-    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: CoreSettings
+    pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: GenericSettings
 ) -> DialectResult:
     prefix = settings.annotation_prefix
     sources: list[tuple[str, Mapping[str, Any]]] = []
@@ -273,7 +286,7 @@ def _token(
     token: str,
     fields: Mapping[tuple[str, str], _Value],
     prefix: str,
-    settings: CoreSettings,
+    settings: GenericSettings,
     errors: list[str],
     known: set[Any],
     where_pod: str,
@@ -403,3 +416,14 @@ def _all_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     for key in ("initContainers", "containers"):
         out.extend(c for c in spec.get(key) or () if isinstance(c, MAPPING_TYPES))
     return out
+
+
+DIALECT = Dialect(
+    name=NAME,
+    summary="this webhook's own P/ annotations (--annotation-prefix)",
+    resolve=resolve,
+    annotation_prefixes=lambda settings: (
+        (settings.annotation_prefix if settings is not None else "projected-token.io") + "/",
+    ),
+    opted_out=opted_out,
+)

@@ -1,4 +1,4 @@
-"""OAuth2-Proxy letting pods' projected tokens through as bearer tokens (seed 004), alone or beside human SSO.
+"""OAuth2-Proxy letting pods' projected tokens through as bearer tokens, alone or beside human SSO.
 
 What its source (v7) does with a bearer token, and so what is generated:
 - `skip_jwt_bearer_tokens` turns bearer verification on: the main OIDC provider's verifier first (audience =

@@ -1,4 +1,7 @@
-"""`webhook vault config|role`: Vault's (or OpenBao's) JWT auth trusting pods' projected tokens (seed 002)."""
+"""`webhook vault config|role`: Vault's (or OpenBao's) JWT auth trusting pods' projected tokens.
+
+Drives webhook/federation/vault.py.
+"""
 
 from __future__ import annotations
 

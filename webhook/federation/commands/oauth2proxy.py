@@ -1,4 +1,7 @@
-"""`webhook oauth2-proxy`: OAuth2-Proxy accepting pods' projected tokens as bearer tokens (seed 004)."""
+"""`webhook oauth2-proxy`: OAuth2-Proxy accepting pods' projected tokens as bearer tokens.
+
+Drives webhook/federation/oauth2proxy.py.
+"""
 
 from __future__ import annotations
 
