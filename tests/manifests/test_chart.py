@@ -26,7 +26,6 @@ from tests.manifests.support import (
     CERT_MANAGER_GROUP,
     arg_value,
     find,
-    kubectl,
     kustomize,
     one,
     pod_template,
@@ -36,7 +35,6 @@ from tests.manifests.test_rules import _serve_args
 from tests.manifests.test_schemas import VERSIONS
 from webhook.cli import main
 from webhook.drain import IDLE_LINGER_SECONDS
-from webhook.serve import serve_command
 
 CHART = REPO / "charts" / "projected-token-webhook"
 RELEASE = NAMESPACE = "projected-token-webhook"
@@ -50,7 +48,6 @@ HELM_LABELS = (
 MONITORING_GROUP = "monitoring.coreos.com"
 EKS_ARGS = ["--eks-region=us-west-2", "--eks-sts-regional-endpoints"]
 OPT_OUT = {"key": "projected-token.io/inject", "operator": "NotIn", "values": ["false"]}
-METRICS_PORT_FLAG = any(p.name == "metrics_port" for p in serve_command.params)
 
 Docs = list[dict[str, Any]]
 
@@ -77,6 +74,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "certificates": {"mode": "secret"},
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
     },
+    "prometheusrule": {"metrics": {"prometheusRule": {"enabled": True, "labels": {"release": "prom"}}}},
     "podmonitor": {
         "certificates": {"mode": "secret"},
         "metrics": {
@@ -289,8 +287,6 @@ def test_rendered_objects_validate_on_every_kubernetes_version(
 def test_container_args_are_webhook_serve_flags(rendered: dict[str, Docs], name: str) -> None:
     docs = rendered[name]
     container = pod_template(docs)["spec"]["containers"][0]
-    if VALUE_SETS[name].get("metrics", {}).get("enabled") and not METRICS_PORT_FLAG:
-        pytest.skip("`webhook serve` has no --metrics-port yet (issue 16's Prometheus part)")
     values = _serve_args(container["args"])
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert int(values["port"]) == ports["https"] == VALUE_SETS[name].get("securePort", 8443)
@@ -425,17 +421,18 @@ def test_cert_manager_with_an_issuer_of_yours_makes_only_the_serving_certificate
 
 
 @pytest.mark.parametrize(
-    ("name", "component"), [("servicemonitor", "servicemonitor"), ("podmonitor", "podmonitor")]
+    ("component", "metrics"),
+    [
+        ("servicemonitor", {"enabled": True, "serviceMonitor": {"enabled": True}}),
+        ("podmonitor", {"enabled": True, "podMonitor": {"enabled": True}}),
+        ("prometheus-rules", {"prometheusRule": {"enabled": True}}),
+    ],
 )
-def test_monitor_values_render_the_kustomize_monitoring_components(
-    rendered: dict[str, Docs], manifests_copy: Path, name: str, component: str
+def test_monitoring_values_render_the_kustomize_monitoring_components(
+    manifests_copy: Path, component: str, metrics: dict[str, Any]
 ) -> None:
-    """metrics.serviceMonitor / metrics.podMonitor render manifests/components/<component> over the base
-    (the labels, port and interval the value sets change apart)."""
-    if not (manifests_copy / "components" / component).is_dir():
-        pytest.skip(f"manifests/components/{component} is not on this branch (issue 16's Prometheus part)")
-    if not kubectl():
-        pytest.skip("kubectl (with kustomize) is not on PATH")
+    """metrics.serviceMonitor, metrics.podMonitor and metrics.prometheusRule render
+    manifests/components/<component> over the base: the same objects, the same alerts."""
     overlay = manifests_copy / f"chart-{component}"
     overlay.mkdir(exist_ok=True)
     (overlay / "kustomization.yaml").write_text(
@@ -449,10 +446,8 @@ def test_monitor_values_render_the_kustomize_monitoring_components(
         )
     )
     expected = _kustomize_without_namespace(kustomize(overlay))
-    values = copy.deepcopy(VALUE_SETS[name])
-    values["metrics"] = {"enabled": True, component.replace("monitor", "Monitor"): {"enabled": True}}
-    values.pop("networkPolicy", None)
-    chart = _without_helm_labels(_template(manifests_copy / f"chart-{component}", values))
+    values = {"certificates": {"mode": "secret"}, "metrics": metrics}
+    chart = _without_helm_labels(_template(overlay, values))
     _assert_same(chart, expected)
 
 
