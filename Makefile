@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 COMPILED := $(shell sed -n 's/^compiled = \[\(.*\)\]/\1/p' pyproject.toml | tr -d '",')
 PORT ?= 8443
 
-.PHONY: venv run test test-lowest lint format bench bench-render bench-serve bench-attack e2e-assets relying-parties e2e test-diff clean
+.PHONY: venv run test test-lowest lint format bench bench-render bench-serve bench-attack e2e-assets relying-parties go-tools e2e test-diff clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,10 @@ e2e-assets:
 # OAuth2-Proxy for tests/e2e/test_relying_parties.py, built from Go modules (cached; Vault cannot be, see the script).
 relying-parties:
 	bash hack/relying-parties.sh
+
+# helm, standalone kustomize and promtool for the chart, KRM-function and alert-rule tests (cached, per version).
+go-tools:
+	bash hack/go-tools.sh
 
 e2e: venv e2e-assets relying-parties
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)

@@ -17,15 +17,11 @@ JOBS=${E2E_BUILD_JOBS:-2}
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/projected-token-webhook/e2e
 pointer=$cache_root/current
 
-log() { echo "e2e-assets: $*" >&2; }
-die() {
-	echo "e2e-assets: error: $*" >&2
-	exit 1
-}
+gomodule_log_prefix=e2e-assets
+source "$(dirname "$0")/lib/gomodule.sh"
 
 publish() { # $1 = folder holding the binaries
-	mkdir -p "$cache_root"
-	printf '%s\n' "$1" >"$pointer.tmp" && mv "$pointer.tmp" "$pointer"
+	publish_pointer "$pointer" "$1"
 	log "assets ready in $1 (pointer: $pointer)"
 	echo "$1"
 }
@@ -72,40 +68,13 @@ build_root=$cache_root/build
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 build=(nice -n 10 go build -p "$JOBS" -trimpath)
 
-gomod_field() { # $1 = module@version, $2 = field of `go mod download -json`
-	go mod download -json "$1" | sed -n "s/^[[:space:]]*\"$2\": \"\(.*\)\",\{0,1\}$/\1/p"
-}
-
 # --- kubernetes: a throwaway module requiring k8s.io/kubernetes, staging modules replaced by their releases
 kube_mod=$build_root/kubernetes-$K8S_VERSION
-mkdir -p "$kube_mod"
 log "resolving k8s.io/kubernetes@$K8S_VERSION"
-upstream_gomod=$(cd "$kube_mod" && gomod_field "k8s.io/kubernetes@$K8S_VERSION" GoMod)
-[[ -f $upstream_gomod ]] || die "could not download k8s.io/kubernetes@$K8S_VERSION from the Go module proxy"
-# Every `k8s.io/<name> => ./staging/src/k8s.io/<name>` line of that release's go.mod.
-mapfile -t staging < <(sed -n 's|^[[:space:]]*\(k8s\.io/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\./staging/src/.*|\1|p' "$upstream_gomod")
-((${#staging[@]} > 10)) || die "found only ${#staging[@]} staging modules in $upstream_gomod"
-go_directive=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$upstream_gomod")
-godebug_line=$(grep -E '^godebug ' "$upstream_gomod" || true)
-{
-	echo "module local.invalid/e2e-kubernetes"
-	echo
-	echo "go $go_directive"
-	[[ -n $godebug_line ]] && echo "$godebug_line"
-	echo
-	echo "require k8s.io/kubernetes $K8S_VERSION"
-	echo
-	echo "replace ("
-	for m in "${staging[@]}"; do echo "	$m => $m $staging_version"; done
-	echo ")"
-} >"$kube_mod/go.mod.new"
-if ! cmp -s "$kube_mod/go.mod.new" "$kube_mod/go.mod"; then
-	mv "$kube_mod/go.mod.new" "$kube_mod/go.mod"
-	rm -f "$kube_mod/go.sum"
-else
-	rm -f "$kube_mod/go.mod.new"
-fi
-log "${#staging[@]} staging modules replaced with $staging_version"
+throwaway_module e2e-kubernetes k8s.io/kubernetes "$K8S_VERSION" "$kube_mod" "$staging_version" k8s.io/
+staging=$(grep -c "=> k8s.io/[^ ]* $staging_version\$" "$kube_mod/go.mod" || true)
+((staging > 10)) || die "found only $staging staging modules in k8s.io/kubernetes@$K8S_VERSION's go.mod"
+log "$staging staging modules replaced with $staging_version"
 
 build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 kube_ldflags="-s -w"
@@ -123,22 +92,7 @@ log "building kube-apiserver, kube-controller-manager, kubectl $K8S_VERSION (go 
 # --- etcd: its own throwaway module (server/v3's upstream replace directives point at sibling folders; the
 # released sibling modules at the same version stand in for them)
 etcd_mod=$build_root/etcd-$ETCD_VERSION
-mkdir -p "$etcd_mod"
-etcd_gomod=$(cd "$etcd_mod" && gomod_field "go.etcd.io/etcd/server/v3@$ETCD_VERSION" GoMod)
-[[ -f $etcd_gomod ]] || die "could not download go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-etcd_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$etcd_gomod")
-mapfile -t etcd_siblings < <(sed -n 's|^[[:space:]]*\(go\.etcd\.io/etcd/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\.\./.*|\1|p' "$etcd_gomod")
-{
-	echo "module local.invalid/e2e-etcd"
-	echo
-	echo "go $etcd_go"
-	echo
-	echo "require go.etcd.io/etcd/server/v3 $ETCD_VERSION"
-	echo
-	echo "replace ("
-	for m in "${etcd_siblings[@]}"; do echo "	$m => $m $ETCD_VERSION"; done
-	echo ")"
-} >"$etcd_mod/go.mod"
+throwaway_module e2e-etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$etcd_mod" "$ETCD_VERSION" go.etcd.io/etcd/
 cat >"$etcd_mod/main.go" <<'EOF'
 // Command etcd is the upstream etcd server entry point, built from go.etcd.io/etcd/server/v3.
 package main

@@ -20,11 +20,8 @@ JOBS=${E2E_BUILD_JOBS:-2}
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/projected-token-webhook/relying-parties
 pointer=$cache_root/current
 
-log() { echo "relying-parties: $*" >&2; }
-die() {
-	echo "relying-parties: error: $*" >&2
-	exit 1
-}
+gomodule_log_prefix=relying-parties
+source "$(dirname "$0")/lib/gomodule.sh"
 
 [[ $OAUTH2_PROXY_VERSION =~ ^v7\.[0-9]+\.[0-9]+$ ]] ||
 	die "OAUTH2_PROXY_VERSION=$OAUTH2_PROXY_VERSION is not a v7.<minor>.<patch> release"
@@ -34,8 +31,7 @@ stamp_text="oauth2-proxy=$OAUTH2_PROXY_VERSION recipe=2"
 out=${RELYING_PARTIES_DIR:-$cache_root/oauth2-proxy-$OAUTH2_PROXY_VERSION}
 
 publish() {
-	mkdir -p "$cache_root"
-	printf '%s\n' "$out" >"$pointer.tmp" && mv "$pointer.tmp" "$pointer"
+	publish_pointer "$pointer" "$out"
 	log "relying parties ready in $out (pointer: $pointer)"
 }
 
@@ -53,37 +49,9 @@ build_root=$cache_root/build
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 build=(nice -n 10 go build -p "$JOBS" -trimpath)
 
-gomod_field() { # $1 = module@version, $2 = field of `go mod download -json`
-	go mod download -json "$1" | sed -n "s/^[[:space:]]*\"$2\": \"\(.*\)\",\{0,1\}$/\1/p"
-}
-
-# A throwaway module requiring $1@$2 whose go directive and non-local replace lines are the upstream's: the
-# upstream's local replaces (./api, ./sdk) fall back to the released modules its go.mod requires.
-throwaway_module() { # $1 = module path, $2 = version, $3 = folder
-	mkdir -p "$3"
-	local upstream
-	upstream=$(cd "$3" && gomod_field "$1@$2" GoMod)
-	[[ -f $upstream ]] || die "could not download $1@$2 from the Go module proxy"
-	{
-		echo "module local.invalid/relying-party"
-		echo
-		sed -n 's/^go \([0-9.]*\)$/go \1/p' "$upstream"
-		echo
-		echo "require $1 $2"
-		echo
-		grep -E '^replace [^ ]+( v[^ ]+)? => [^.]' "$upstream" || true
-	} >"$3/go.mod.new"
-	if ! cmp -s "$3/go.mod.new" "$3/go.mod"; then
-		mv "$3/go.mod.new" "$3/go.mod"
-		rm -f "$3/go.sum"
-	else
-		rm -f "$3/go.mod.new"
-	fi
-}
-
 if [[ ! -x $out/oauth2-proxy ]]; then
 	oauth2_proxy_mod=$build_root/oauth2-proxy-$OAUTH2_PROXY_VERSION
-	throwaway_module github.com/oauth2-proxy/oauth2-proxy/v7 "$OAUTH2_PROXY_VERSION" "$oauth2_proxy_mod"
+	throwaway_module relying-party github.com/oauth2-proxy/oauth2-proxy/v7 "$OAUTH2_PROXY_VERSION" "$oauth2_proxy_mod"
 	log "building oauth2-proxy $OAUTH2_PROXY_VERSION"
 	# The module zip has no git metadata: the version comes in through ldflags, as upstream's Makefile does.
 	(cd "$oauth2_proxy_mod" && "${build[@]}" -o "$out/oauth2-proxy.new" \

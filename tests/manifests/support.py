@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from tests.common import REPO
+from tests.e2e.controlplane import find_assets
 
 MANIFESTS = REPO / "manifests"
 OVERLAYS = ("cert-manager", "static", "eks", "azure", "gcp")
@@ -18,7 +19,9 @@ CERT_MANAGER_GROUP = "cert-manager.io"
 
 
 def kubectl() -> str | None:
-    return shutil.which("kubectl")
+    """kubectl on PATH, else the one hack/e2e-assets.sh built (CI's fresh machine has only that)."""
+    assets, _ = find_assets()
+    return shutil.which("kubectl") or (str(assets.kubectl) if assets else None)
 
 
 def kustomize(path: Path) -> list[dict[str, Any]]:

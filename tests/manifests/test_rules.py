@@ -8,6 +8,7 @@ import click
 import pytest
 
 from tests.manifests.support import OVERLAYS, arg_value, find, one, pod_template, selects, webhook_container
+from webhook.drain import IDLE_LINGER_SECONDS
 from webhook.serve import serve_command
 from webhook.serve_settings import ServeSettings
 from webhook.settings import CoreSettings
@@ -107,7 +108,7 @@ def test_container_args_are_webhook_serve_flags(built: Docs, overlay: str) -> No
         **{k: v for k, v in values.items() if k in {"shutdown_delay", "drain_timeout", "excluded_namespaces"}}
     )
     grace = pod_template(docs)["spec"]["terminationGracePeriodSeconds"]
-    assert grace > settings.shutdown_delay + settings.drain_timeout
+    assert grace > settings.shutdown_delay + IDLE_LINGER_SECONDS + settings.drain_timeout
 
 
 @pytest.mark.parametrize("overlay", ALL)
@@ -208,3 +209,9 @@ def test_eks_overlay_enables_the_eks_dialect(built: Docs) -> None:
 def test_the_arg_parser_used_above_rejects_unknown_flags() -> None:
     with pytest.raises(click.NoSuchOption):
         _serve_args(["--tls-certificate=/etc/webhook/certs/tls.crt"])
+
+
+@pytest.mark.parametrize("overlay", ALL)
+def test_pods_run_on_linux_nodes_only(built: Docs, overlay: str) -> None:
+    """The image is Linux-only: on a cluster with Windows nodes a replica must never land there."""
+    assert pod_template(built[overlay])["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
