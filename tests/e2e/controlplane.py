@@ -348,6 +348,8 @@ def _wait_until(what: str, probe, timeout: float, plane: ControlPlane, process: 
             if probe():
                 return
         except (OSError, urllib.error.URLError, ValueError) as exc:
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()  # its body holds the connection
             last = str(exc)
         time.sleep(0.2)
     raise ControlPlaneError(

@@ -158,8 +158,9 @@ class WebhookServer:
                 with urllib.request.urlopen(self.url + "/readyz", context=context, timeout=2) as response:
                     if response.status == 200:
                         return
-            except (OSError, urllib.error.URLError):
-                pass
+            except (OSError, urllib.error.URLError) as exc:
+                if isinstance(exc, urllib.error.HTTPError):
+                    exc.close()  # its body holds the connection
             time.sleep(0.2)
         raise RuntimeError(f"webhook serve not ready after {timeout:.0f}s:\n{tail(self.log)}")
 

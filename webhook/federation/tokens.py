@@ -114,6 +114,7 @@ def fetch_json(url: str, ca_file: str | None, what: str) -> Any:
         ) as response:
             body = response.read(MAX_DOCUMENT_BYTES + 1)
     except urllib.error.HTTPError as exc:
+        exc.close()  # its body is the response's socket; left open, the GC finds it in a cycle
         raise InputError(f"{what} {url}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         raise InputError(f"{what} {url}: {exc.reason}") from None
