@@ -69,13 +69,23 @@ class Api:
         self.port = plane.port
         self.context = plane.ssl_context()
         self.local = threading.local()
+        self.opened: list[http.client.HTTPSConnection] = []  # the pool's threads outlive no connection
+        self.lock = threading.Lock()
 
     def _connection(self) -> http.client.HTTPSConnection:
         conn = getattr(self.local, "conn", None)
         if conn is None:
             conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context, timeout=30)
             self.local.conn = conn
+            with self.lock:
+                self.opened.append(conn)
         return conn
+
+    def close(self) -> None:
+        with self.lock:
+            for conn in self.opened:
+                conn.close()
+            self.opened.clear()
 
     def post(self, path: str, body: Any, *, dry_run: bool) -> tuple[int, Any]:
         query = "?fieldValidation=Strict" + ("&dryRun=All" if dry_run else "")
@@ -617,11 +627,14 @@ def run_all(
     api = Api(plane)
     stats = Stats()
     started = time.monotonic()
-    with ThreadPoolExecutor(4) as pool:
-        for number, batch in enumerate(batches):
-            run_batch(plane, api, renderer, features, batch, workdir / f"batch-{number}", pool, stats)
-        stats.seconds = time.monotonic() - started
-        list(pool.map(lambda path: api.request("DELETE", path), stats.created))
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            for number, batch in enumerate(batches):
+                run_batch(plane, api, renderer, features, batch, workdir / f"batch-{number}", pool, stats)
+            stats.seconds = time.monotonic() - started
+            list(pool.map(lambda path: api.request("DELETE", path), stats.created))
+    finally:
+        api.close()
     progress(f"{renderer.processes} render runs")
     return stats
 
