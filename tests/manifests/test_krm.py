@@ -143,7 +143,16 @@ def test_the_krm_image_stage_enters_render_and_the_server_stays_the_default() ->
     assert spec == {"container": {"image": f"projected-token-webhook-krm:{webhook.__version__}"}}
     make = shutil.which("make")
     if make:
-        dry = subprocess.run([make, "-n", "image-krm"], cwd=REPO, capture_output=True, text=True, timeout=60)
+        # Under `make test` the parent's MAKELEVEL/MAKEFLAGS would add "Entering directory" lines.
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+        dry = subprocess.run(
+            [make, "--no-print-directory", "-n", "image-krm"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         assert dry.stdout.strip() == (
             f"docker build --target krm-function -t projected-token-webhook-krm:{webhook.__version__} ."
         )
