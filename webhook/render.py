@@ -10,7 +10,6 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from importlib import resources
 from typing import Any
 
 import click
@@ -22,7 +21,6 @@ from webhook.documents import (
     Document,
     load_serviceaccounts,
     objects,
-    parse,
     read_documents,
     serviceaccounts_in,
 )
@@ -30,6 +28,7 @@ from webhook.errors import InputError, UsageError
 from webhook.options import settings_from_options, settings_options
 from webhook.selectors import Scope, ScopeError, parse_namespace_labels, scope_from_objects
 from webhook.settings import CoreSettings
+from webhook.shipped_scope import SHIPPED_SCOPE
 from webhook.textdiff import unified_diff
 from webhook.vocabulary import MAPPING_TYPES, ServiceAccountInfo
 from webhook.workloads import pod_templates
@@ -329,9 +328,6 @@ def render(
     sys.exit(0)
 
 
-SHIPPED = "the shipped install (webhook manifests)"
-
-
 def _scope(
     docs: list[Document],
     webhook_config: str | None,
@@ -344,7 +340,7 @@ def _scope(
     if webhook_config is not None:
         scope = scope_from_objects(objects(read_documents([webhook_config])), webhook_config)
     else:
-        scope = scope_from_objects(objects(_shipped_documents()), SHIPPED)
+        scope = SHIPPED_SCOPE
     if excluded_namespaces is not None:
         scope = replace(
             scope,
@@ -363,13 +359,3 @@ def _scope(
         for name, found in parse_namespace_labels(text).items():
             labels.setdefault(name, {}).update(found)
     return replace(scope, namespace_labels=labels)
-
-
-def _shipped_documents() -> list[Document]:
-    """The packaged install base (webhook.install.base_dir), read with the fast loader: webhook.install
-    itself imports ruamel.yaml and cryptography, too slow for every render."""
-    root = resources.files("webhook") / "data" / "manifests"
-    names = sorted(
-        p.name for p in root.iterdir() if p.name.endswith(".yaml") and p.name != "kustomization.yaml"
-    )
-    return [doc for name in names for doc in parse(f"{SHIPPED}: {name}", (root / name).read_text())]

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from webhook.documents import InputError, load_serviceaccounts, parse, read_documents, serviceaccounts_in
+from webhook.documents import (
+    _FORBIDDEN,
+    InputError,
+    load_serviceaccounts,
+    parse,
+    read_documents,
+    serviceaccounts_in,
+)
 from webhook.workloads import pod_templates
 
 
@@ -154,3 +161,18 @@ def test_crlf_files_render_correctly() -> None:
         out_docs[1].data["spec"]["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]["audience"]
         == "a"
     )
+
+
+def test_the_forbidden_characters_are_exactly_those_outside_yaml_c_printable() -> None:
+    def printable(c: int) -> bool:  # YAML 1.2 c-printable
+        return (
+            c in (0x09, 0x0A, 0x0D, 0x85)
+            or 0x20 <= c <= 0x7E
+            or 0xA0 <= c <= 0xD7FF
+            or 0xE000 <= c <= 0xFFFD
+            or 0x10000 <= c <= 0x10FFFF
+        )
+
+    everything = "".join(map(chr, range(0x110000)))
+    found = [m.start() for m in _FORBIDDEN.finditer(everything)]
+    assert found == [c for c in range(0x110000) if not printable(c)]
