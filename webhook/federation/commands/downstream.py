@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 from webhook.federation import authnconfig, downstream
-from webhook.federation.commands.shared import documents_format_option, dump_documents, note, out_option, warn
+from webhook.federation.commands.shared import (
+    documents_format_option,
+    dump_documents,
+    format_option,
+    note,
+    out_option,
+    warn,
+)
 from webhook.federation.common import InputError, dump_yaml, read_text, write_output
 
 
@@ -61,15 +68,12 @@ class IssuerOrderCommand(click.Command):
     type=click.Path(dir_okay=False),
     help="Add our entries to this AuthenticationConfiguration (same issuer URL: replaced), keep the rest.",
 )
-@click.option(
-    "-o",
-    "--output",
-    "--format",
-    "fmt",
-    type=click.Choice(downstream.FORMATS),
-    default="v1",
-    show_default=True,
-    help="v1: Kubernetes 1.34+; v1beta1: 1.30-1.33; oidc-flags: legacy flags; gardener: OpenIDConnect.",
+@format_option(
+    downstream.FORMATS,
+    "v1",
+    "v1: Kubernetes 1.34+; v1beta1: 1.30-1.33; oidc-flags: legacy flags; gardener: OpenIDConnect.",
+    dest="fmt",
+    format_alias=True,
 )
 @click.option("--name", help="--format gardener: OpenIDConnect name (default from the prefix).")
 @out_option

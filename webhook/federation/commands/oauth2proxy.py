@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from webhook.federation import oauth2proxy
-from webhook.federation.commands.shared import out_option
+from webhook.federation.commands.shared import format_option, out_option
 from webhook.federation.common import write_output
 
 
@@ -39,15 +39,12 @@ from webhook.federation.common import write_output
     show_default=True,
     help="Machine users only: the proxy needs a cookie secret to start (e.g. openssl rand -hex 16).",
 )
-@click.option(
-    "-o",
-    "--output",
-    "--format",
-    "fmt",
-    type=click.Choice(["flags", "config", "emails-file"]),
-    default="flags",
-    show_default=True,
-    help="flags: one argument per line; config: oauth2-proxy.cfg keys; emails-file: the allowed list.",
+@format_option(
+    ["flags", "config", "emails-file"],
+    "flags",
+    "flags: one argument per line; config: oauth2-proxy.cfg keys; emails-file: the allowed list.",
+    dest="fmt",
+    format_alias=True,
 )
 @out_option
 def oauth2_proxy_command(

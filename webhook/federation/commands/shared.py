@@ -18,16 +18,20 @@ out_option = click.option(
     "--out", "out", type=click.Path(dir_okay=False), help="Write to this file instead of stdout."
 )
 
+
+def format_option(
+    choices: Sequence[str], default: str, help: str, *, dest: str = "output", format_alias: bool = False
+) -> Callable[[F], F]:
+    """-o/--output, the output format, declared one way for every command (`--format` too where a command
+    had it before -o/--output was the format everywhere)."""
+    names = ["-o", "--output", *(["--format"] if format_alias else []), dest]
+    return click.option(
+        *names, type=click.Choice(list(choices)), default=default, show_default=True, help=help
+    )
+
+
 # Kubernetes objects: YAML documents, or JSON (one object, or a v1 List of several, as kubectl prints them).
-documents_format_option = click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Choice(["yaml", "json"]),
-    default="yaml",
-    show_default=True,
-    help="Output format.",
-)
+documents_format_option = format_option(["yaml", "json"], "yaml", "Output format.")
 
 
 def dump_documents(docs: Sequence[Mapping[str, Any]], output: str) -> str:

@@ -8,7 +8,7 @@ import time
 import click
 
 from webhook.federation import cluster, credential, downstream, tokens, vault
-from webhook.federation.commands.shared import note, out_option, warn
+from webhook.federation.commands.shared import format_option, note, out_option, warn
 from webhook.federation.common import InputError, dump_json, write_output
 
 
@@ -17,14 +17,7 @@ def token_group() -> None:
     """Look at, verify and request service-account tokens."""
 
 
-text_or_json_option = click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+text_or_json_option = format_option(["text", "json"], "text", "Output format.")
 # Before -o/--output was the format everywhere, inspect and review had --json: kept, hidden (CHANGELOG).
 legacy_json_option = click.option("--json", "legacy_json", is_flag=True, hidden=True)
 
@@ -109,14 +102,7 @@ def token_verify(
 @click.option("--duration", default="1h", show_default=True, help="600s..: e.g. 10m, 1h, 3600.")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Default: $KUBECONFIG or ~/.kube/config.")
 @click.option("--context", help="kubeconfig context.")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["token", "json", "credential"]),
-    default="token",
-    show_default=True,
-    help="Output format.",
-)
+@format_option(["token", "json", "credential"], "token", "Output format.")
 @out_option
 def token_request(
     serviceaccount: str,

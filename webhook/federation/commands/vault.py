@@ -8,18 +8,15 @@ from __future__ import annotations
 import click
 
 from webhook.federation import vault
-from webhook.federation.commands.shared import out_option
+from webhook.federation.commands.shared import format_option, out_option
 from webhook.federation.common import dump_json, write_output
 
-format_option = click.option(
-    "-o",
-    "--output",
-    "--format",
-    "fmt",
-    type=click.Choice(["cli", "json"]),
-    default="cli",
-    show_default=True,
-    help="cli: ready `vault write` lines (JSON on stdin); json: the request body for the HTTP API.",
+vault_format_option = format_option(
+    ["cli", "json"],
+    "cli",
+    "cli: ready `vault write` lines (JSON on stdin); json: the request body for the HTTP API.",
+    dest="fmt",
+    format_alias=True,
 )
 mount_option = click.option(
     "--path",
@@ -50,7 +47,7 @@ def vault_group() -> None:
 )
 @click.option("--default-role", help="Role used when a login names none.")
 @mount_option
-@format_option
+@vault_format_option
 @out_option
 def vault_config(
     issuer: str,
@@ -101,7 +98,7 @@ def vault_config(
 @click.option("--max-ttl", help="token_max_ttl.")
 @click.option("--leeway", type=int, help="clock_skew_leeway in seconds (plugin default 60).")
 @mount_option
-@format_option
+@vault_format_option
 @out_option
 def vault_role(
     name: str,
