@@ -105,8 +105,9 @@ def _exact_flags(text: str, raws: list[str]) -> list[bool]:
     flags = [False] * len(raws)
 
     def mark(at: int) -> int:
-        """Flag the document holding offset `at`; the offset where the next one starts."""
-        index = bisect.bisect_right(starts, at) - 1
+        """Flag the document holding offset `at` (the last one for the text's end: a one-character needle
+        there); the offset where the next one starts."""
+        index = bisect.bisect_right(starts, at, hi=len(raws)) - 1
         flags[index] = True
         return starts[index + 1]
 

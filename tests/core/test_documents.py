@@ -94,6 +94,19 @@ def test_scalars_both_yaml_versions_agree_on_stay_on_the_fast_loader(value: str)
     assert not parse("f", f"k: {value}\nitems:\n- {value}\n")[0].yaml11
 
 
+@pytest.mark.parametrize(
+    ("text", "data"),
+    [
+        ("a: b!", [{"a": "b!"}]),
+        ("a: b\t", [{"a": "b"}]),
+        ("a: 1\n---\nb: c&", [{"a": 1}, {"b": "c&"}]),
+    ],
+)
+def test_a_source_may_end_in_a_character_only_the_exact_loader_reads(text: str, data: list) -> None:
+    # A tab, "!" or "&" as the very last character (no final newline) was an IndexError.
+    assert [doc.data for doc in parse("x", text)] == data
+
+
 def test_json_streams_and_lists() -> None:
     pod = '{"kind": "Pod", "spec": {"containers": []}}'
     text = f'{{"kind": "Pod", "spec": {{}}}}\n{{"kind": "List", "items": [{pod}]}}\n'
