@@ -19,6 +19,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,13 @@ _SEPARATOR = re.compile(r"\n---(?=[ \t\r\n]|\Z)")
 # Listed, not as the negated class of c-printable: that one is slow to compile, and it is compiled every run.
 _FORBIDDEN_ASCII = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ASCII_ALLOWED = bytes(int(not _FORBIDDEN_ASCII.match(chr(c))) for c in range(256))
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+@cache
+def _forbidden() -> re.Pattern[str]:
+    """The class for any text: compiled on first use, as most manifests are ASCII (start-up counts)."""
+    return re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
 
 # What only the exact loader reads as kubectl does. Literal text first (str.find-fast): merge keys, anchors
 # (aliases need one; PyYAML shares aliased nodes, so its result is copied), tags, tabs, directives, document
@@ -65,15 +72,64 @@ _NUMBER = (
 )
 _BOOL = rf"(?:[yY](?:es|ES)?|[nN][oO]?|[oO](?:[nN]|ff|FF)|=){_END}"
 # "n" and a lower-case letter but "o" (name, nginx: the commonest words there) can start neither.
-_PLAIN_DIFFERS = rf"(?=[-+.0-9yYnNoO=])(?!n[a-np-z])(?:(?=[yYnNoO=]){_BOOL}|{_NUMBER})"
+_MAY_DIFFER = "(?=[-+.0-9yYnNoO=])(?!n[a-np-z])"
+_PLAIN_DIFFERS = rf"{_MAY_DIFFER}(?:(?=[yYnNoO=]){_BOOL}|{_NUMBER})"
 # After a block indicator and blanks ("key: ", "- "), at a line start, or after a flow indicator: one
-# pattern per literal first character, which re finds fast (a character class or an alternation is slower).
+# pattern per literal first character, which re finds fast (a character class or an alternation is slower:
+# `[\[{,]` for the three flow ones costs 3x the instructions of their three scans).
 # A line starting "- " is the "- " pattern's: no plain scalar that differs starts with "- ".
-_AT_START = re.compile(r"\ufeff? *+" + _PLAIN_DIFFERS, re.M)  # a first line has no "\n" before it
-_YAML11 = tuple(
-    re.compile(prefix + _PLAIN_DIFFERS, re.M)
-    for prefix in (": ++", "- ++", r"\n *+(?!- )", r"\[ *+", r"\{ *+", ", *+")
+# Each prefix pattern has only _PLAIN_DIFFERS's first lookaheads; the rest is one pattern matched where they
+# hit (a few times per workload): _PLAIN_DIFFERS costs ~0.8 ms to compile, at every start, and once is
+# cheaper than once per prefix. The prefixes are possessive, so prefix + _PLAIN_DIFFERS matches at a
+# position exactly when the prefix does and _PLAIN_DIFFERS matches where it ends.
+_YAML11_PREFIXES = (
+    (":", ": ++"),
+    ("-", "- ++"),
+    ("\n", r"\n *+(?!- )"),
+    ("[", r"\[ *+"),
+    ("{", r"\{ *+"),
+    (",", ", *+"),
 )
+
+
+@cache
+def _prefix_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(prefix + _MAY_DIFFER, re.M)
+
+
+@cache
+def _plain_differs() -> re.Pattern[str]:
+    return re.compile(_PLAIN_DIFFERS, re.M)
+
+
+def _prefix_patterns(text: str) -> list[re.Pattern[str]]:
+    """The prefix patterns whose literal first character the text holds."""
+    return [_prefix_pattern(prefix) for char, prefix in _YAML11_PREFIXES if char in text]
+
+
+def _search_differs(prefix: re.Pattern[str], text: str, pos: int = 0) -> int:
+    """Where the first plain scalar after `prefix` that YAML 1.1 may read differently starts its prefix, at or
+    after `pos`; -1 if none (what (prefix + _PLAIN_DIFFERS).search gives)."""
+    found = prefix.search(text, pos)
+    while found is not None:
+        if _plain_differs().match(text, found.end()) is not None:
+            return found.start()
+        found = prefix.search(text, found.start() + 1)
+    return -1
+
+
+_START_CHARS = frozenset("-+.0123456789yYnNoO=")  # _MAY_DIFFER's first lookahead
+
+
+def _differs_at_start(text: str) -> bool:
+    """Whether the text starts (after a byte order mark and blanks: a first line has no "\n" before it) with
+    a plain scalar that YAML 1.1 may read differently."""
+    at = 1 if text.startswith(BOM) else 0
+    while at < len(text) and text[at] == " ":
+        at += 1
+    if at == len(text) or text[at] not in _START_CHARS:
+        return False
+    return _plain_differs().match(text, at) is not None
 
 
 def _needs_exact(raw: str) -> bool:
@@ -82,8 +138,8 @@ def _needs_exact(raw: str) -> bool:
         any(text in raw for text in _EXACT_TEXT)
         or raw.startswith("%")
         or _has_yaml11_break(raw)
-        or _AT_START.match(raw) is not None
-        or any(pattern.search(raw) for pattern in _YAML11)
+        or _differs_at_start(raw)
+        or any(_search_differs(prefix, raw) >= 0 for prefix in _prefix_patterns(raw))
         or _may_be_deep(raw)
     )
 
@@ -116,12 +172,12 @@ def _exact_flags(text: str, raws: list[str]) -> list[bool]:
         at = text.find(needle) if needle.lstrip("\n")[0] in text else -1
         while at >= 0:
             at = text.find(needle, mark(at + 1))
-    if _AT_START.match(text):
+    if _differs_at_start(text):
         flags[0] = True
-    for pattern in _YAML11:
-        found = pattern.search(text)
-        while found is not None:
-            found = pattern.search(text, mark(found.start() + 1))
+    for prefix in _prefix_patterns(text):
+        at = _search_differs(prefix, text)
+        while at >= 0:
+            at = _search_differs(prefix, text, mark(at + 1))
     if "%" in text or not text.isascii():
         flags = [
             flag or raw.startswith("%") or _has_yaml11_break(raw)
@@ -206,7 +262,7 @@ def check_characters(source: str, text: str) -> None:
             return
         found = _FORBIDDEN_ASCII.search(text)
     else:
-        found = _FORBIDDEN.search(text)
+        found = _forbidden().search(text)
     if found is not None:
         char = found.group()
         raise InputError(
@@ -252,9 +308,10 @@ def parse(source: str, text: str) -> list[Document]:
     ]
 
 
-_DIRECTIVES_ONLY = re.compile(
-    r"\A\ufeff?(?:[ \t]*(?:#[^\n]*)?\n|%[^\n]*\n)*%[^\n]*\n(?:[ \t]*(?:#[^\n]*)?\n)*\Z"
-)
+@cache
+def _directives_only() -> re.Pattern[str]:
+    """Compiled on first use: only a text with a "%" needs it."""
+    return re.compile(r"\A\ufeff?(?:[ \t]*(?:#[^\n]*)?\n|%[^\n]*\n)*%[^\n]*\n(?:[ \t]*(?:#[^\n]*)?\n)*\Z")
 
 
 def _join_directives(raws: list[str]) -> list[str]:
@@ -262,7 +319,7 @@ def _join_directives(raws: list[str]) -> list[str]:
     joined: list[str] = []
     carry = ""
     for index, raw in enumerate(raws):
-        if index < len(raws) - 1 and _DIRECTIVES_ONLY.match(raw):
+        if index < len(raws) - 1 and _directives_only().match(raw):
             carry += raw
             continue
         joined.append(carry + raw)
@@ -375,7 +432,7 @@ def _unshared(value: Any, source: str, line: int, budget: _Budget, depth: int = 
     counts beyond the budget, and lone surrogates (JSON "\\ud800": unprintable, kubectl replaces them)."""
     kind = type(value)
     if kind is str:
-        if not value.isascii() and _SURROGATE.search(value):
+        if not value.isascii() and _surrogate().search(value):
             raise InputError(source, line, "a lone surrogate (\\ud800-\\udfff) is no character")
         return value
     if kind is not dict and kind is not list:
@@ -393,7 +450,10 @@ def _unshared(value: Any, source: str, line: int, budget: _Budget, depth: int = 
     }
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+@cache
+def _surrogate() -> re.Pattern[str]:
+    """Compiled on first use: only non-ASCII strings from the exact loader or escaped JSON need it."""
+    return re.compile("[\ud800-\udfff]")
 
 
 def _refuse_constant(name: str) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from webhook.documents import (
-    _FORBIDDEN,
     InputError,
+    _forbidden,
     load_serviceaccounts,
     parse,
     read_documents,
@@ -187,5 +187,5 @@ def test_the_forbidden_characters_are_exactly_those_outside_yaml_c_printable() -
         )
 
     everything = "".join(map(chr, range(0x110000)))
-    found = [m.start() for m in _FORBIDDEN.finditer(everything)]
+    found = [m.start() for m in _forbidden().finditer(everything)]
     assert found == [c for c in range(0x110000) if not printable(c)]
