@@ -92,9 +92,14 @@ _YAML11_PREFIXES = (
 )
 
 
+# What _PLAIN_DIFFERS never matches and block YAML has everywhere, turned away in the prefix patterns: "---"
+# lines, a plain decimal ending its line (ports, replicas), a number with a unit (100m, 128Mi).
+_NEVER_DIFFERS = r"(?!--|(?:0|[1-9][0-9]{0,17}+)\r?$|[0-9]++[g-np-su-wyG-NP-SU-WY])"
+
+
 @cache
 def _prefix_pattern(prefix: str) -> re.Pattern[str]:
-    return re.compile(prefix + _MAY_DIFFER, re.M)
+    return re.compile(prefix + _MAY_DIFFER + _NEVER_DIFFERS, re.M)
 
 
 @cache
