@@ -66,7 +66,18 @@ def subject_of(
         return Subject(namespace, "", excluded=True)
     if problems:
         return Subject(namespace, "", tuple(f"malformed pod: {p}" for p in problems))
-    return Subject(namespace, serviceaccount_name(pod))
+    key = (namespace, serviceaccount_name(pod))
+    found = _SUBJECTS.get(key)
+    if found is None:
+        if len(_SUBJECTS) >= 4096:
+            _SUBJECTS.clear()
+        found = _SUBJECTS[key] = Subject(*key)
+    return found
+
+
+# Subjects are immutable: one per (namespace, ServiceAccount) serves every pod of the pair (a frozen
+# dataclass's __init__ is interpreted code, about as costly as the shape check).
+_SUBJECTS: dict[tuple[str, str], Subject] = {}
 
 
 _IMPLIED_DEFAULTS: dict[str, ServiceAccountInfo] = {}
@@ -132,7 +143,8 @@ def type_name(value: Any) -> str:
 
 
 def _is_map(value: Any) -> bool:
-    return isinstance(value, MAPPING_TYPES)
+    # None first (an absent field, the common miss): isinstance against the Mapping ABC runs Python code.
+    return value is not None and isinstance(value, MAPPING_TYPES)
 
 
 # Where-strings are built only for a problem: the check runs on every template render sees, and formatting

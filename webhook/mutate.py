@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from webhook.dialects import DIALECTS, opt_out
 from webhook.settings import CoreSettings
@@ -27,6 +27,11 @@ from webhook.vocabulary import (
 )
 
 __all__ = ["Outcome", "mutate_pod", "serviceaccount_name"]
+
+
+def _is_map(value: object) -> TypeGuard[Mapping[str, Any]]:
+    # None first (an absent field, the common miss): isinstance against the Mapping ABC runs Python code.
+    return value is not None and isinstance(value, MAPPING_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +56,7 @@ def mutate_pod(
 ) -> Outcome:
     """Resolve every enabled dialect for this pod and compute the patch that injects their tokens."""
     spec = pod.get("spec")
-    if not isinstance(spec, MAPPING_TYPES):
+    if not _is_map(spec):
         return Outcome([], ["the pod has no spec object; nothing to inject into"], [], None, (), ())
     reason = opt_out(pod, serviceaccount, settings)
     if reason is not None:
@@ -127,11 +132,11 @@ class _Container:
         self.name: Any = container.get("name")
         self.env_list: Any = container.get("env")
         self.mounts_list: Any = container.get("volumeMounts")
-        env = [e for e in self.env_list or () if isinstance(e, MAPPING_TYPES)]
+        env = [e for e in self.env_list or () if _is_map(e)]
         self.env_names = {e.get("name") for e in env}
         self.env_values = {e.get("value") for e in env if isinstance(e.get("value"), str)}
         self.mounts: list[Mapping[str, Any]] = [
-            m for m in self.mounts_list or () if isinstance(m, MAPPING_TYPES)
+            m for m in self.mounts_list or () if _is_map(m)
         ]
         self.new_mounts: list[dict[str, Any]] = []
 
@@ -186,26 +191,26 @@ class _Patcher:
         self.scoped: set[int] = set()  # ids of the injections with a token for some containers only
         volumes = spec.get("volumes")
         for index, vol in enumerate(volumes if isinstance(volumes, list) else ()):
-            if not isinstance(vol, MAPPING_TYPES) or not isinstance(vol.get("name"), str):
+            if not _is_map(vol) or not isinstance(vol.get("name"), str):
                 continue
             name = vol["name"]
             if name in self.volumes:
                 continue
             self.volumes[name] = (index, vol)
             projected = vol.get("projected")
-            sources = projected.get("sources") if isinstance(projected, MAPPING_TYPES) else None
+            sources = projected.get("sources") if _is_map(projected) else None
             if not isinstance(sources, list) or name.startswith(RESERVED_VOLUME_PREFIX):
                 continue
             found: dict[str, tuple[Any, Any]] = {}
             pure = True
             for source in sources:
-                token = source.get("serviceAccountToken") if isinstance(source, MAPPING_TYPES) else None
-                if isinstance(token, MAPPING_TYPES):
+                token = source.get("serviceAccountToken") if _is_map(source) else None
+                if _is_map(token):
                     found.setdefault(
                         _clean_relative(token.get("path")),
                         (token.get("audience") or "", _expiration(token.get("expirationSeconds"))),
                     )
-                if not isinstance(source, MAPPING_TYPES) or set(source) != {"serviceAccountToken"}:
+                if not _is_map(source) or set(source) != {"serviceAccountToken"}:
                     pure = False
             self.token_sources[name] = found
             if pure:
@@ -215,7 +220,7 @@ class _Patcher:
             containers = spec.get(list_name)
             if isinstance(containers, list):
                 for index, container in enumerate(containers):
-                    if isinstance(container, MAPPING_TYPES):
+                    if _is_map(container):
                         self.containers.append(_Container(f"/spec/{list_name}/{index}", container))
 
     def run(self) -> list[JsonPatchOp]:
@@ -493,7 +498,7 @@ class _Patcher:
         if is_windows(self.pod):
             return
         security = self.spec.get("securityContext")
-        pod_sc: Mapping[str, Any] = security if isinstance(security, MAPPING_TYPES) else {}
+        pod_sc: Mapping[str, Any] = security if _is_map(security) else {}
         fs_group = pod_sc.get("fsGroup")
         uids = [_effective(pod_sc, c, "runAsUser") for c in self._raw_containers()]
         fs_user = uids[0] if uids and uids[0] is not None and all(u == uids[0] for u in uids) else None
@@ -538,7 +543,7 @@ class _Patcher:
         for list_name in ("initContainers", "containers"):
             containers = self.spec.get(list_name)
             if isinstance(containers, list):
-                out.extend(c for c in containers if isinstance(c, MAPPING_TYPES))
+                out.extend(c for c in containers if _is_map(c))
         return out
 
     def _volumes(self, wanted: list[_Volume]) -> None:
@@ -561,9 +566,9 @@ class _Patcher:
     def _reuse_volume(self, volume: _Volume, index: int, existing: Mapping[str, Any]) -> None:
         """A volume of our name exists (a previous pass, or a rendered manifest): complete it or refuse."""
         projected = existing.get("projected")
-        sources = projected.get("sources") if isinstance(projected, MAPPING_TYPES) else None
+        sources = projected.get("sources") if _is_map(projected) else None
         if not isinstance(sources, list) or not all(
-            isinstance(s, MAPPING_TYPES) and set(s) == {"serviceAccountToken"} for s in sources
+            _is_map(s) and set(s) == {"serviceAccountToken"} for s in sources
         ):
             self.errors.append(
                 f"volume {volume.name!r} already exists and is not a projected token volume; "
@@ -606,12 +611,12 @@ class _Patcher:
 def _effective(pod_sc: Mapping[str, Any], container: Mapping[str, Any], key: str) -> Any:
     """A security setting as the kubelet reads it: the container's, else the pod's."""
     own = container.get("securityContext")
-    if isinstance(own, MAPPING_TYPES) and own.get(key) is not None:
+    if _is_map(own) and own.get(key) is not None:
         return own.get(key)
     return pod_sc.get(key)
 
 
 def _default_mode(found: tuple[int, Mapping[str, Any]] | None) -> int | None:
     projected = found[1].get("projected") if found is not None else None
-    mode = projected.get("defaultMode") if isinstance(projected, MAPPING_TYPES) else None
+    mode = projected.get("defaultMode") if _is_map(projected) else None
     return mode if isinstance(mode, int) else None
