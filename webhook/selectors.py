@@ -52,7 +52,10 @@ class Selector:
         return all(r.holds(labels) for r in self.requirements)
 
     def first_failing(self, labels: Mapping[str, str]) -> Requirement | None:
-        return next((r for r in self.requirements if not r.holds(labels)), None)
+        for requirement in self.requirements:  # a loop, not next(genexpr): render asks for every template
+            if not requirement.holds(labels):
+                return requirement
+        return None
 
 
 def parse_selector(value: Any, where: str) -> Selector:
