@@ -135,9 +135,7 @@ class _Container:
         env = [e for e in self.env_list or () if _is_map(e)]
         self.env_names = {e.get("name") for e in env}
         self.env_values = {e.get("value") for e in env if isinstance(e.get("value"), str)}
-        self.mounts: list[Mapping[str, Any]] = [
-            m for m in self.mounts_list or () if _is_map(m)
-        ]
+        self.mounts: list[Mapping[str, Any]] = [m for m in self.mounts_list or () if _is_map(m)]
         self.new_mounts: list[dict[str, Any]] = []
 
     def mount_at(self, path: str) -> Mapping[str, Any] | None:
