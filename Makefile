@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 COMPILED := $(shell sed -n 's/^compiled = \[\(.*\)\]/\1/p' pyproject.toml | tr -d '",')
 PORT ?= 8443
 
-.PHONY: venv run test test-lowest lint format bench bench-render bench-serve bench-attack e2e-assets relying-parties go-tools e2e test-diff clean
+.PHONY: venv run test test-lowest lint format bench bench-render bench-serve bench-attack bench-apiserver e2e-assets relying-parties go-tools e2e test-diff clean
 
 venv: $(STAMP)
 
@@ -76,6 +76,10 @@ bench-serve: venv
 bench-attack: venv
 	command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
 	$(BIN)/python hack/bench_attack.py $(BENCH_ARGS)
+
+# Pod-create latency through the e2e kube-apiserver: no webhook, and ours (URL form, failurePolicy Fail), interleaved.
+bench-apiserver: venv e2e-assets
+	$(BIN)/python hack/bench_apiserver.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
