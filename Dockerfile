@@ -8,6 +8,12 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_INPUT=1
 WORKDIR /src
+# mypyc compiles the hot core to C: the compiler lives in this stage only (later stages copy the venv alone).
+# Not pinned to a Debian version: point releases drop old ones from the archive; the base tag fixes the release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 # Dependencies exactly as locked (hashes checked, nothing resolved at build time), in their own layer.
 COPY requirements.lock requirements-build.lock ./
 RUN python -m venv /opt/venv \
@@ -21,10 +27,11 @@ COPY webhook ./webhook
 # The lock holds the [server] extra; importing webhook.serve proves it is all there. VERSION (make image
 # passes it, read from webhook/__init__.py) must be the package's: the label cannot drift from it.
 ARG VERSION
-RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
+RUN WEBHOOK_COMPILE=1 /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
     && /opt/venv/bin/pip install --no-deps --no-index /tmp/wheels/*.whl \
     && /opt/venv/bin/pip check \
     && /opt/venv/bin/python -c 'import webhook.serve' \
+    && /opt/venv/bin/python -c 'import webhook.mutate as m; assert m.__file__.endswith(".so"), m.__file__' \
     && test "$(/opt/venv/bin/webhook --version)" = "webhook, version ${VERSION:?pass --build-arg VERSION (make image)}" \
     && /opt/venv/bin/webhook manifests > /dev/null
 

@@ -103,7 +103,7 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --
 lock: venv
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra server $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements.lock
-	printf 'setuptools>=77\n' | $(BIN)/uv pip compile - $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements-build.lock
+	printf 'setuptools>=77\nmypy>=1.18\n' | $(BIN)/uv pip compile - $(LOCK_FLAGS) $(LOCK_ARGS) -o requirements-build.lock
 
 audit: venv
 	$(BIN)/python -m pip install --quiet pip-audit

@@ -166,9 +166,55 @@ def test_lock_pins_every_runtime_dependency_with_hashes() -> None:
     dev = {_requirement_name(dep) for dep in project["optional-dependencies"]["dev"]}
     assert not dev & {"pytest", "ruff", "hypothesis"} & set(pins), "dev tools stay out of the image"
     build = _lock_pins(REPO / "requirements-build.lock")
-    assert set(build) == {"setuptools"}
+    # setuptools builds the wheel; mypy (mypyc) and what it needs compile the core into it.
+    assert {"setuptools", "mypy", "mypy-extensions", "typing-extensions"} <= set(build)
+    assert not {"pytest", "ruff", "fastapi"} & set(build), "only build tools in the build lock"
     requires = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
     assert requires == ["setuptools>=77"] and int(build["setuptools"].split(".")[0]) >= 77
+    assert "mypy>=1.18" in " ".join(project["optional-dependencies"]["dev"])
+    major, minor = (int(n) for n in build["mypy"].split(".")[:2])
+    assert (major, minor) >= (1, 18), build["mypy"]
+
+
+def test_c_compiler_in_the_build_stage_only() -> None:
+    _, stages = _stages()
+    build, later = stages[0], stages[1:]
+    runs = [rest for instr, rest in build if instr == "RUN"]
+    install = next(r for r in runs if "apt-get install" in r)
+    assert re.search(r"--no-install-recommends .*\bgcc\b", install) and "libc6-dev" in install
+    assert "rm -rf /var/lib/apt/lists/*" in install, "no package lists left in the layer"
+    assert any("WEBHOOK_COMPILE=1 /opt/build/bin/pip wheel" in r for r in runs), "the wheel carries mypyc"
+    assert any('m.__file__.endswith(".so")' in r for r in runs), "the image proves the compiled core loads"
+    for stage in later:
+        text = " ".join(rest for _, rest in stage)
+        assert "apt-get" not in text and "gcc" not in text, stage[0]
+        copies = [rest for instr, rest in stage if instr == "COPY"]
+        assert copies == ["--from=build /opt/venv /opt/venv"], "only the venv, never /opt/build or a compiler"
+
+
+def test_build_lock_is_complete(tmp_path: Path) -> None:
+    """Resolved with its dependencies and --require-hashes, pip refuses any requirement the lock lacks."""
+    report = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+         "--require-hashes", "--only-binary=:all:", "-r", str(REPO / "requirements-build.lock"),
+         "--report", str(report)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if (
+        proc.returncode != 0
+        and "Hashes are required" not in proc.stderr
+        and "THESE PACKAGES" not in proc.stderr
+    ):
+        pytest.skip(f"cannot reach the index: {proc.stderr.strip().splitlines()[-1:]}")
+    assert proc.returncode == 0, proc.stderr
+    resolved = {
+        item["metadata"]["name"].lower().replace("_", "-")
+        for item in json.loads(report.read_text())["install"]
+    }
+    assert resolved == set(_lock_pins(REPO / "requirements-build.lock")), (
+        "the lock holds exactly what pip resolves"
+    )
 
 
 def test_kind_config_gives_the_apiserver_a_reachable_issuer() -> None:
