@@ -21,7 +21,8 @@ RUN python -m venv /opt/venv \
     && python -m venv /opt/build \
     && /opt/build/bin/pip install --no-deps --require-hashes -r requirements-build.lock
 # webhook/data/manifests links to manifests/base: both must be in the build context.
-COPY pyproject.toml README.md LICENSE ./
+# setup.py is the build hook that compiles the core (WEBHOOK_COMPILE=1): without it the wheel is pure.
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY manifests/base ./manifests/base
 COPY webhook ./webhook
 # The lock holds the [server] extra; importing webhook.serve proves it is all there. VERSION (make image

@@ -84,3 +84,42 @@ def arg_value(args: list[str], flag: str) -> str | None:
     values = [a.split("=", 1)[1] for a in args if a.startswith(flag + "=")]
     assert len(values) <= 1, f"{flag} given {len(values)} times"
     return values[0] if values else None
+
+
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    logical, pending = [], ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        logical.append(pending + stripped)
+        pending = ""
+    assert not pending, "dangling line continuation"
+    return [
+        (part[0].upper(), part[1] if len(part) > 1 else "") for part in (s.split(None, 1) for s in logical)
+    ]
+
+
+def dockerfile_stages() -> tuple[dict[str, str], list[list[tuple[str, str]]]]:
+    """Global ARG defaults and the instructions of each stage (FROM first)."""
+    args: dict[str, str] = {}
+    stages: list[list[tuple[str, str]]] = []
+    for instr, rest in _instructions(DOCKERFILE.read_text()):
+        if instr == "FROM":
+            stages.append([])
+        if not stages:
+            assert instr == "ARG", f"{instr} before the first FROM"
+            name, _, default = rest.partition("=")
+            args[name] = default
+            continue
+        stages[-1].append((instr, rest))
+    return args, stages

@@ -16,45 +16,14 @@ import yaml
 
 import webhook
 from tests.common import REPO
-from tests.manifests.support import MANIFESTS, kubectl, kustomize, webhook_container
-
-DOCKERFILE = REPO / "Dockerfile"
-
-
-def _instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    logical, pending = [], ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.startswith("#"):
-            continue
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        logical.append(pending + stripped)
-        pending = ""
-    assert not pending, "dangling line continuation"
-    return [
-        (part[0].upper(), part[1] if len(part) > 1 else "") for part in (s.split(None, 1) for s in logical)
-    ]
-
-
-def _stages() -> tuple[dict[str, str], list[list[tuple[str, str]]]]:
-    """Global ARG defaults and the instructions of each stage (FROM first)."""
-    args: dict[str, str] = {}
-    stages: list[list[tuple[str, str]]] = []
-    for instr, rest in _instructions(DOCKERFILE.read_text()):
-        if instr == "FROM":
-            stages.append([])
-        if not stages:
-            assert instr == "ARG", f"{instr} before the first FROM"
-            name, _, default = rest.partition("=")
-            args[name] = default
-            continue
-        stages[-1].append((instr, rest))
-    return args, stages
+from tests.manifests.support import (
+    DOCKERFILE,
+    MANIFESTS,
+    dockerfile_stages,
+    kubectl,
+    kustomize,
+    webhook_container,
+)
 
 
 def _image(args: dict[str, str], from_args: str) -> str:
@@ -76,7 +45,7 @@ def test_hadolint_finds_nothing(tmp_path: Path) -> None:
 
 
 def test_multi_stage_on_a_pinned_slim_python() -> None:
-    args, stages = _stages()
+    args, stages = dockerfile_stages()
     assert len(stages) >= 2
     for stage in stages:
         image = _image(args, stage[0][1])
@@ -87,7 +56,7 @@ def test_multi_stage_on_a_pinned_slim_python() -> None:
 
 
 def test_dependencies_come_from_the_hashed_lock() -> None:
-    _, stages = _stages()
+    _, stages = dockerfile_stages()
     runs = " ".join(rest for stage in stages[:-1] for instr, rest in stage if instr == "RUN")
     assert re.search(r"pip install --no-deps --require-hashes -r requirements\.lock", runs)
     assert re.search(r"--require-hashes -r requirements-build\.lock", runs)
@@ -96,7 +65,7 @@ def test_dependencies_come_from_the_hashed_lock() -> None:
 
 
 def test_runtime_stage_runs_webhook_serve_as_a_fixed_non_root_user() -> None:
-    _, stages = _stages()
+    _, stages = dockerfile_stages()
     final = stages[-1]
     instrs = [i for i, _ in final]
     assert "RUN" not in instrs and "SHELL" not in instrs, "nothing in the runtime stage needs a shell"
@@ -126,7 +95,7 @@ def test_build_context_holds_what_the_dockerfile_copies() -> None:
     rules = [line for line in ignore if line and not line.startswith("#")]
     assert rules[0] == "*", "an allow-list: keys, venvs and .git stay out of the context"
     allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
-    _, stages = _stages()
+    _, stages = dockerfile_stages()
     for stage in stages:
         for instr, rest in stage:
             if instr == "COPY" and not rest.startswith("--from="):
@@ -177,7 +146,7 @@ def test_lock_pins_every_runtime_dependency_with_hashes() -> None:
 
 
 def test_c_compiler_in_the_build_stage_only() -> None:
-    _, stages = _stages()
+    _, stages = dockerfile_stages()
     build, later = stages[0], stages[1:]
     runs = [rest for instr, rest in build if instr == "RUN"]
     install = next(r for r in runs if "apt-get install" in r)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tomllib
 import venv
 from email.parser import Parser
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 
 import webhook
 from tests.common import REPO
+from tests.manifests.support import dockerfile_stages
 from tests.packaging.smoke import serve_once
 
 pytestmark = pytest.mark.venv
@@ -188,3 +191,66 @@ def test_server_install_serves_with_and_without_uvloop(tmp_path: Path, wheel: Pa
         removed = _run([*PIP, "--python", str(bin_dir / "python"), "uninstall", "-q", "-y", "uvloop"])
         assert removed.returncode == 0, removed.stderr
         serve_once(bin_dir)
+
+
+def _image_build_context(context: Path) -> None:
+    """The build stage's COPY sources (as the Dockerfile names them) copied into `context`, its WORKDIR."""
+    _, stages = dockerfile_stages()
+    build = next(stage for stage in stages if stage[0][1].split()[-1] == "build")
+    for instr, rest in build:
+        if instr != "COPY" or rest.startswith("--from="):
+            continue
+        *sources, dest = rest.split()
+        for source in sources:
+            origin, into = REPO / source, context / dest
+            if origin.is_dir():  # a directory's contents go into the destination
+                shutil.copytree(origin, into, symlinks=True, dirs_exist_ok=True)
+            else:
+                target = into / origin.name if dest.endswith("/") else into
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, target)
+
+
+def test_image_build_stage_compiles_the_core(tmp_path: Path, wheelhouse: Path) -> None:
+    """The build stage's steps without Docker: the build lock installed with hashes checked, the wheel
+    built with WEBHOOK_COMPILE=1 from exactly what the Dockerfile copies, and the compiled modules loaded."""
+    context = tmp_path / "src"
+    context.mkdir()
+    _image_build_context(context)
+    build_venv = tmp_path / "build"
+    venv.EnvBuilder(with_pip=True).create(build_venv)
+    build_pip = [str(build_venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    lock = REPO / "requirements-build.lock"
+    installed = _run([*build_pip, "install", "-q", "--no-deps", "--require-hashes", "-r", str(lock)])
+    if installed.returncode != 0 and "Could not fetch" in installed.stderr + installed.stdout:
+        pytest.skip("cannot fetch the build lock's wheels")
+    assert installed.returncode == 0, installed.stderr
+    wheels = tmp_path / "wheels"
+    built = _run(
+        [*build_pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), "."],
+        cwd=context,
+        env={**os.environ, "WEBHOOK_COMPILE": "1"},
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("*.whl")
+    compiled = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["projected-token-webhook"][
+        "compiled"
+    ]
+    with ZipFile(wheel) as archive:
+        names = archive.namelist()
+    for module in compiled:
+        stem = module.removesuffix(".py")
+        assert any(n.startswith(stem + ".") and n.endswith(".so") for n in names), f"{module} not compiled"
+    assert "-cp311-" in wheel.name or "-cp3" in wheel.name, wheel.name  # a platform wheel, not py3-none-any
+    bin_dir = _fresh_venv(tmp_path / "runtime", wheel, wheelhouse, "[server]")
+    loaded = _run(
+        [
+            str(bin_dir / "python"),
+            "-c",
+            "import webhook.decision, webhook.mutate, webhook.yamledit, webhook.serve\n"
+            "for m in (webhook.decision, webhook.mutate, webhook.yamledit): print(m.__file__)",
+        ],
+        cwd=tmp_path,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert all(line.endswith(".so") for line in loaded.stdout.split()), loaded.stdout
