@@ -272,9 +272,10 @@ def cpu_seconds(pid: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="per cell; e.g. 3 for a quick check")
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--rates", default="200,500,1000")
+    parser.add_argument("--max-workers", type=int, default=16, help="hey -c for the unthrottled cell")
     parser.add_argument("--serviceaccounts", type=int, default=100_000)
     parser.add_argument(
         "--compare-trees",
@@ -305,12 +306,21 @@ def main() -> None:
         proc, port = start_server(Path(tmp))
         try:
             base = f"https://127.0.0.1:{port}"
+            idle_rss = rss_mib(proc.pid)
             hey(base + "/mutate", 2, args.workers, None)  # warm-up
-            for rate in [int(r) for r in args.rates.split(",")] + [None]:
-                mutate = hey(base + "/mutate?timeout=10s", args.seconds, args.workers, rate)
-                fixed = hey(base + "/bench/fixed", args.seconds, args.workers, rate)
-                rows.append((rate, mutate, fixed))
-                print(f"rate {rate or 'max'}: mutate {mutate} | fixed {fixed}", file=sys.stderr)
+            cells: list[tuple[int | None, int]] = [(int(r), args.workers) for r in args.rates.split(",")]
+            cells.append((None, args.max_workers))
+            for rate, workers in cells:
+                pair = []
+                # Interleaved per cell, so host drift hits both endpoints alike.
+                for path in ("/mutate?timeout=10s", "/bench/fixed"):
+                    before = cpu_seconds(proc.pid)
+                    cell = hey(base + path, args.seconds, workers, rate)
+                    cell["cpu_us"] = (cpu_seconds(proc.pid) - before) / max(cell["ok"], 1) * 1e6
+                    pair.append(cell)
+                rows.append((rate, workers, pair[0], pair[1]))
+                print(f"rate {rate or 'max'}: mutate {pair[0]} | fixed {pair[1]}", file=sys.stderr)
+            loaded_rss = rss_mib(proc.pid)
             decisions = sum(
                 1 for line in (Path(tmp) / "serve.log").read_text().splitlines() if "admission" in line
             )
@@ -320,26 +330,39 @@ def main() -> None:
         mem = memory(args.serviceaccounts, Path(tmp))
 
     print(
-        f"`make bench-serve` {time.strftime('%Y-%m-%d')}: hey, {args.workers} workers, {args.seconds} s/cell,"
+        f"`make bench-serve` {time.strftime('%Y-%m-%d')}: hey, {args.seconds} s/cell, /mutate, /bench/fixed"
     )
-    print("HTTP/1.1 keep-alive, TLS 1.3, server on CPU 0, hey on CPU 1 (2 cores shared with other jobs).")
-    print(f"Decision log lines written during the run: {decisions}.\n")
+    print("interleaved per cell, HTTP/1.1 keep-alive, TLS 1.3, server on CPU 0, hey on CPU 1.")
+    print(f"Load average at the end: {os.getloadavg()[0]:.2f}. Decision log lines written: {decisions}.\n")
     print(
-        "| rate (req/s) | /mutate req/s | p50 ms | p90 ms | p99 ms | failed "
-        "| ceiling req/s | p50 ms | p99 ms | failed | mutate / ceiling |"
+        "| rate (req/s) | workers | /mutate req/s | p50 ms | p90 ms | p99 ms | CPU µs/review | failed "
+        "| ceiling req/s | p50 ms | p90 ms | p99 ms | CPU µs/review | failed | CPU mutate/ceiling "
+        "| req/s mutate/ceiling |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for rate, m, f in rows:
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for rate, workers, m, f in rows:
         print(
-            f"| {rate or 'max (unthrottled)'} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p90']:.2f} "
-            f"| {m['p99']:.2f} | {m['failed']:.0f} | {f['rps']:.0f} | {f['p50']:.2f} | {f['p99']:.2f} "
-            f"| {f['failed']:.0f} | {m['rps'] / f['rps']:.2f} |"
+            f"| {rate or 'max (unthrottled)'} | {workers} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p90']:.2f} "
+            f"| {m['p99']:.2f} | {m['cpu_us']:.0f} | {m['failed']:.0f} | {f['rps']:.0f} | {f['p50']:.2f} "
+            f"| {f['p90']:.2f} | {f['p99']:.2f} | {f['cpu_us']:.0f} | {f['failed']:.0f} "
+            f"| {m['cpu_us'] / max(f['cpu_us'], 1e-9):.2f} | {m['rps'] / f['rps']:.2f} |"
         )
+    print(
+        f"\nServer RSS (--serviceaccounts file): idle {idle_rss:.1f} MiB, "
+        f"after the load {loaded_rss:.1f} MiB."
+    )
     print(
         f"\nCluster cache with {mem['count']:,} ServiceAccounts (10% annotated): RSS {mem['after']:.0f} MB "
         f"(process with the serving stack imported, before filling: {mem['base']:.0f} MB; "
         f"cache {mem['after'] - mem['base']:.0f} MB; peak {mem['peak']:.0f} MB)."
     )
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":
