@@ -16,8 +16,7 @@ import yaml
 import webhook
 from tests.common import REPO, WEBHOOK_BIN
 from tests.gotools import find_tool
-from tests.manifests.support import kubectl
-from tests.manifests.test_image import _stages
+from tests.manifests.support import dockerfile_stages, kubectl
 
 EXAMPLE = REPO / "examples" / "krm"
 PATH = f"{WEBHOOK_BIN.parent}{os.pathsep}{os.environ['PATH']}"
@@ -130,7 +129,7 @@ def test_the_example_script_runs_render_on_stdin() -> None:
 
 
 def test_the_krm_image_stage_enters_render_and_the_server_stays_the_default() -> None:
-    _, stages = _stages()
+    _, stages = dockerfile_stages()
     named = {stage[0][1].split()[-1]: stage for stage in stages if " AS " in stage[0][1].upper()}
     krm = dict(named["krm-function"])
     assert json.loads(krm["ENTRYPOINT"]) == ["webhook", "render", "-"]
