@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from webhook.dialects import annotation_prefixes as annotation_prefixes  # the shells import it here
 from webhook.documents import load_serviceaccounts
@@ -165,6 +166,64 @@ def api_client(kubeconfig: Path | None = None, context: str | None = None) -> An
     return client.ApiClient(configuration)
 
 
+class ServiceAccountAPI:
+    """The two ServiceAccount requests the cache makes (list/watch all, read one), sent through the official
+    ApiClient's own request path (auth, TLS, proxy, exec credentials), returning the raw response.
+
+    Not CoreV1Api: importing it builds ~250 pydantic model modules (~21 MiB of RSS) that the cache never
+    uses, since it parses the JSON itself. Non-2xx answers raise ApiException, as CoreV1Api's do.
+    """
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+
+    def _get(self, path: str, query: list[tuple[str, Any]], timeout: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        request = self._api.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(*request, _request_timeout=timeout)
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
+
+    def list_service_account_for_all_namespaces(
+        self,
+        *,
+        limit: int | None = None,
+        _continue: str | None = None,
+        resource_version: str | None = None,
+        allow_watch_bookmarks: bool | None = None,
+        timeout_seconds: int | None = None,
+        watch: bool | None = None,
+        _preload_content: bool = False,
+        _request_timeout: Any = None,
+    ) -> Any:
+        """`watch` and `_preload_content` are what kubernetes.watch.Watch passes (it finds them by name)."""
+        names = {
+            "limit": limit,
+            "continue": _continue,
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": allow_watch_bookmarks,
+            "timeoutSeconds": timeout_seconds,
+            "watch": watch,
+        }
+        query = [(key, value) for key, value in names.items() if value is not None]
+        return self._get("/api/v1/serviceaccounts", query, _request_timeout)
+
+    def read_namespaced_service_account(
+        self, name: str, namespace: str, *, _preload_content: bool = False, _request_timeout: Any = None
+    ) -> Any:
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/serviceaccounts/{quote(name, safe='')}"
+        return self._get(path, [], _request_timeout)
+
+
 class ClusterCache:
     """A watch cache of every ServiceAccount in the cluster (list, then watch; relist on errors and 410).
 
@@ -184,9 +243,7 @@ class ClusterCache:
         max_backoff: float = 30.0,
         max_stale: float = 60.0,
     ) -> None:
-        from kubernetes import client
-
-        self._core = client.CoreV1Api(api)
+        self._core = ServiceAccountAPI(api)
         self._prefixes = prefixes
         self._hooks = hooks or _NoHooks()
         self.lookup_timeout = lookup_timeout
@@ -312,7 +369,8 @@ class ClusterCache:
         """Follow one watch from the last resourceVersion until the server ends it; raise on errors."""
         from kubernetes import watch
 
-        self._watch = w = watch.Watch()
+        # return_type "object": events stay plain dicts (no model types to find or build).
+        self._watch = w = watch.Watch(return_type="object")
         try:
             for event in w.stream(
                 self._core.list_service_account_for_all_namespaces,

@@ -7,7 +7,11 @@ slimming and the bounded direct GET are exercised against real sockets (a port t
 from __future__ import annotations
 
 import asyncio
+import http.server
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -93,6 +97,71 @@ def test_watch_events_update_the_store() -> None:
             {"type": "ERROR", "raw_object": {"kind": "Status", "code": 410, "message": "too old"}}
         )
     assert gone.value.status == 410
+
+
+def test_the_cluster_cache_loads_no_generated_api_or_model_modules() -> None:
+    """CoreV1Api's import builds ~250 pydantic model modules (~21 MiB RSS) the cache never uses."""
+    probe = (
+        "import sys\n"
+        "from kubernetes import client, watch\n"
+        "from webhook.serviceaccounts import ClusterCache\n"
+        "c = client.Configuration(); c.host = 'https://127.0.0.1:9'\n"
+        "ClusterCache(client.ApiClient(c), ('projected-token.io/',))\n"
+        "generated = ('kubernetes.client.api.', 'kubernetes.client.models.')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(generated)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stdout[:300]
+
+
+def test_list_and_read_go_through_the_api_client_and_raise_on_errors() -> None:
+    """A real HTTP server on loopback stands in for the apiserver: paths, query, auth header, errors."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Authorization")))
+            if "missing" in self.path:
+                body, status = b'{"kind":"Status","code":404,"reason":"NotFound"}', 404
+            elif self.path.startswith("/api/v1/namespaces/"):
+                body, status = json.dumps(sa("a", "ns 1")).encode(), 200
+            else:
+                body, status = (
+                    json.dumps({"metadata": {"resourceVersion": "7"}, "items": [sa("a")]}).encode(),
+                    200,
+                )
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        configuration = k8s.Configuration()
+        configuration.host = f"http://127.0.0.1:{httpd.server_address[1]}"
+        configuration.api_key = {"BearerToken": "Bearer t0ken"}
+        cache = ClusterCache(k8s.ApiClient(configuration), PREFIXES, page_size=2)
+        try:
+            cache.relist()
+            assert cache.synced and cache._resource_version == "7" and len(cache) == 1
+            assert cache._get("ns 1", "a") is not None
+            assert cache._get("ns 1", "missing") is None  # 404: not found, not an error
+        finally:
+            httpd.shutdown()
+            thread.join(5)
+            cache._executor.shutdown()
+    assert seen == [
+        ("/api/v1/serviceaccounts?limit=2", "Bearer t0ken"),
+        ("/api/v1/namespaces/ns%201/serviceaccounts/a", "Bearer t0ken"),
+        ("/api/v1/namespaces/ns%201/serviceaccounts/missing", "Bearer t0ken"),
+    ]
 
 
 @pytest.fixture
