@@ -37,7 +37,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return _ENCODER.encode(entry)
 
 
 def configure(level: str = "info", stream: Any = None) -> None:
@@ -95,7 +95,7 @@ def decision(
                 "msg": "admission",
                 **fields,
             }
-            line = json.dumps(entry, default=str, separators=(",", ":")) + handler.terminator
+            line = _ENCODER.encode(entry) + handler.terminator
             with handler.lock:  # type: ignore[union-attr]
                 handler.stream.write(line)
                 handler.flush()
@@ -120,6 +120,9 @@ def _direct_handler(level: int) -> logging.StreamHandler[Any] | None:
         return None
     return handler
 
+
+# Built once: json.dumps with options builds a new encoder on every call (the same output as JsonFormatter's).
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 _SECOND: list[Any] = [-1, ""]  # the last whole second formatted, and its text
 
