@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from webhook.mutate import mutate_pod, serviceaccount_name
+from webhook.mutate import is_map, mutate_pod, serviceaccount_name
 from webhook.settings import CoreSettings
 from webhook.vocabulary import MAPPING_TYPES, JsonPatchOp, ServiceAccountInfo
 
@@ -123,8 +123,8 @@ def _annotations_sorted(pod: Any) -> Any:
     """The pod as the apiserver sends it: annotations in key order (it stores a map), which decides the
     order of tokens, env vars and messages. A manifest keeps its author's order; reviews come sorted."""
     metadata = pod.get("metadata")
-    annotations: Any = metadata.get("annotations") if _is_map(metadata) else None
-    if not _is_map(annotations) or len(annotations) < 2:
+    annotations: Any = metadata.get("annotations") if is_map(metadata) else None
+    if not is_map(annotations) or len(annotations) < 2:
         return pod
     keys = list(annotations)
     if keys == sorted(keys):
@@ -140,11 +140,6 @@ def type_name(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "object" if isinstance(value, Mapping) else "number"
     )
-
-
-def _is_map(value: Any) -> bool:
-    # None first (an absent field, the common miss): isinstance against the Mapping ABC runs Python code.
-    return value is not None and isinstance(value, MAPPING_TYPES)
 
 
 # Where-strings are built only for a problem: the check runs on every template render sees, and formatting
@@ -167,7 +162,7 @@ def _objects(where: Any, value: Any, problems: list[str], names: bool = True) ->
         return value  # the common case: every item fine
     items = []
     for i, item in enumerate(value):
-        if not _is_map(item):
+        if not is_map(item):
             problems.append(f"{_at(where)}[{i}] must be an object, got {type_name(item)}")
         elif names and not isinstance(item.get("name"), str):
             problems.append(f"{_at(where)}[{i}].name must be a string, got {type_name(item.get('name'))}")
@@ -183,7 +178,7 @@ def _at(where: Any) -> str:
 def _check_string_map(where: str, value: Any, problems: list[str]) -> None:
     if value is None:
         return
-    if not _is_map(value):
+    if not is_map(value):
         problems.append(f"{where} must be an object, got {type_name(value)}")
         return
     for key, item in value.items():
@@ -289,11 +284,11 @@ def _plain_shape_ok(pod: dict) -> bool:
 
 
 def _shape_problems(pod: Any) -> list[str]:
-    if not _is_map(pod):
+    if not is_map(pod):
         return [f"the Pod must be an object, got {type_name(pod)}"]
     problems: list[str] = []
     metadata = pod.get("metadata")
-    if metadata is not None and not _is_map(metadata):
+    if metadata is not None and not is_map(metadata):
         problems.append(f"metadata must be an object, got {type_name(metadata)}")
     elif metadata:
         _check_string_map("metadata.annotations", metadata.get("annotations"), problems)
@@ -302,7 +297,7 @@ def _shape_problems(pod: Any) -> list[str]:
             if _not_string(metadata.get(key)):
                 problems.append(f"metadata.{key} must be a string, got {type_name(metadata.get(key))}")
     spec = pod.get("spec")
-    if not _is_map(spec):
+    if not is_map(spec):
         problems.append(f"spec must be an object, got {type_name(spec)}")
         return problems
     for key in ("serviceAccountName", "serviceAccount"):
@@ -310,7 +305,7 @@ def _shape_problems(pod: Any) -> list[str]:
             problems.append(f"spec.{key} must be a string, got {type_name(spec.get(key))}")
     _check_string_map("spec.nodeSelector", spec.get("nodeSelector"), problems)
     os_ = spec.get("os")
-    if os_ is not None and not (_is_map(os_) and isinstance(os_.get("name", ""), str)):
+    if os_ is not None and not (is_map(os_) and isinstance(os_.get("name", ""), str)):
         problems.append("spec.os must be an object with a string name")
     for volume in _objects("spec.volumes", spec.get("volumes"), problems):
         if "projected" in volume:
@@ -326,7 +321,7 @@ def _shape_problems(pod: Any) -> list[str]:
 def _check_projected(volume: Mapping[str, Any], problems: list[str]) -> None:
     projected = volume["projected"]
     where = f"spec.volumes[{volume['name']!r}].projected"
-    if not _is_map(projected):
+    if not is_map(projected):
         problems.append(f"{where} must be an object, got {type_name(projected)}")
         return
     sources = _objects(f"{where}.sources", projected.get("sources"), problems, False)
@@ -335,7 +330,7 @@ def _check_projected(volume: Mapping[str, Any], problems: list[str]) -> None:
             continue
         token = source["serviceAccountToken"]
         at = f"{where}.sources[{i}].serviceAccountToken"
-        if not _is_map(token):
+        if not is_map(token):
             problems.append(f"{at} must be an object, got {type_name(token)}")
             continue
         for key in ("path", "audience"):

@@ -26,10 +26,10 @@ from webhook.vocabulary import (
     volume_name_for,
 )
 
-__all__ = ["Outcome", "mutate_pod", "serviceaccount_name"]
+__all__ = ["Outcome", "is_map", "mutate_pod", "serviceaccount_name"]
 
 
-def _is_map(value: object) -> TypeGuard[Mapping[str, Any]]:
+def is_map(value: object) -> TypeGuard[Mapping[str, Any]]:
     # None first (an absent field, the common miss): isinstance against the Mapping ABC runs Python code.
     return value is not None and isinstance(value, MAPPING_TYPES)
 
@@ -56,7 +56,7 @@ def mutate_pod(
 ) -> Outcome:
     """Resolve every enabled dialect for this pod and compute the patch that injects their tokens."""
     spec = pod.get("spec")
-    if not _is_map(spec):
+    if not is_map(spec):
         return Outcome([], ["the pod has no spec object; nothing to inject into"], [], None, (), ())
     reason = opt_out(pod, serviceaccount, settings)
     if reason is not None:
@@ -132,10 +132,10 @@ class _Container:
         self.name: Any = container.get("name")
         self.env_list: Any = container.get("env")
         self.mounts_list: Any = container.get("volumeMounts")
-        env = [e for e in self.env_list or () if _is_map(e)]
+        env = [e for e in self.env_list or () if is_map(e)]
         self.env_names = {e.get("name") for e in env}
         self.env_values = {e.get("value") for e in env if isinstance(e.get("value"), str)}
-        self.mounts: list[Mapping[str, Any]] = [m for m in self.mounts_list or () if _is_map(m)]
+        self.mounts: list[Mapping[str, Any]] = [m for m in self.mounts_list or () if is_map(m)]
         self.new_mounts: list[dict[str, Any]] = []
 
     def mount_at(self, path: str) -> Mapping[str, Any] | None:
@@ -189,26 +189,26 @@ class _Patcher:
         self.scoped: set[int] = set()  # ids of the injections with a token for some containers only
         volumes = spec.get("volumes")
         for index, vol in enumerate(volumes if isinstance(volumes, list) else ()):
-            if not _is_map(vol) or not isinstance(vol.get("name"), str):
+            if not is_map(vol) or not isinstance(vol.get("name"), str):
                 continue
             name = vol["name"]
             if name in self.volumes:
                 continue
             self.volumes[name] = (index, vol)
             projected = vol.get("projected")
-            sources = projected.get("sources") if _is_map(projected) else None
+            sources = projected.get("sources") if is_map(projected) else None
             if not isinstance(sources, list) or name.startswith(RESERVED_VOLUME_PREFIX):
                 continue
             found: dict[str, tuple[Any, Any]] = {}
             pure = True
             for source in sources:
-                token = source.get("serviceAccountToken") if _is_map(source) else None
-                if _is_map(token):
+                token = source.get("serviceAccountToken") if is_map(source) else None
+                if is_map(token):
                     found.setdefault(
                         _clean_relative(token.get("path")),
                         (token.get("audience") or "", _expiration(token.get("expirationSeconds"))),
                     )
-                if not _is_map(source) or set(source) != {"serviceAccountToken"}:
+                if not is_map(source) or set(source) != {"serviceAccountToken"}:
                     pure = False
             self.token_sources[name] = found
             if pure:
@@ -218,7 +218,7 @@ class _Patcher:
             containers = spec.get(list_name)
             if isinstance(containers, list):
                 for index, container in enumerate(containers):
-                    if _is_map(container):
+                    if is_map(container):
                         self.containers.append(_Container(f"/spec/{list_name}/{index}", container))
 
     def run(self) -> list[JsonPatchOp]:
@@ -496,7 +496,7 @@ class _Patcher:
         if is_windows(self.pod):
             return
         security = self.spec.get("securityContext")
-        pod_sc: Mapping[str, Any] = security if _is_map(security) else {}
+        pod_sc: Mapping[str, Any] = security if is_map(security) else {}
         fs_group = pod_sc.get("fsGroup")
         uids = [_effective(pod_sc, c, "runAsUser") for c in self._raw_containers()]
         fs_user = uids[0] if uids and uids[0] is not None and all(u == uids[0] for u in uids) else None
@@ -541,7 +541,7 @@ class _Patcher:
         for list_name in ("initContainers", "containers"):
             containers = self.spec.get(list_name)
             if isinstance(containers, list):
-                out.extend(c for c in containers if _is_map(c))
+                out.extend(c for c in containers if is_map(c))
         return out
 
     def _volumes(self, wanted: list[_Volume]) -> None:
@@ -564,9 +564,9 @@ class _Patcher:
     def _reuse_volume(self, volume: _Volume, index: int, existing: Mapping[str, Any]) -> None:
         """A volume of our name exists (a previous pass, or a rendered manifest): complete it or refuse."""
         projected = existing.get("projected")
-        sources = projected.get("sources") if _is_map(projected) else None
+        sources = projected.get("sources") if is_map(projected) else None
         if not isinstance(sources, list) or not all(
-            _is_map(s) and set(s) == {"serviceAccountToken"} for s in sources
+            is_map(s) and set(s) == {"serviceAccountToken"} for s in sources
         ):
             self.errors.append(
                 f"volume {volume.name!r} already exists and is not a projected token volume; "
@@ -609,12 +609,12 @@ class _Patcher:
 def _effective(pod_sc: Mapping[str, Any], container: Mapping[str, Any], key: str) -> Any:
     """A security setting as the kubelet reads it: the container's, else the pod's."""
     own = container.get("securityContext")
-    if _is_map(own) and own.get(key) is not None:
+    if is_map(own) and own.get(key) is not None:
         return own.get(key)
     return pod_sc.get(key)
 
 
 def _default_mode(found: tuple[int, Mapping[str, Any]] | None) -> int | None:
     projected = found[1].get("projected") if found is not None else None
-    mode = projected.get("defaultMode") if _is_map(projected) else None
+    mode = projected.get("defaultMode") if is_map(projected) else None
     return mode if isinstance(mode, int) else None
