@@ -3,8 +3,10 @@ builders, and readers of a pod's containers."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping, Sequence
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +83,27 @@ def env_of(obj: Mapping[str, Any], name: str) -> list[tuple[str, str]]:
 
 def mounts_of(obj: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
     return list(container(obj, name).get("volumeMounts") or [])
+
+
+def json_documents_handler(
+    documents: Mapping[str, object], missing: bytes, seen: list[tuple[str, str | None]] | None = None
+) -> type[BaseHTTPRequestHandler]:
+    """A quiet request handler for loopback stand-ins (an issuer, a bucket, an apiserver): GET answers
+    documents[path] as JSON with 200, else `missing` with 404; `seen` collects (path, Authorization)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if seen is not None:
+                seen.append((self.path, self.headers.get("Authorization")))
+            doc = documents.get(self.path)
+            body = json.dumps(doc).encode() if doc is not None else missing
+            self.send_response(200 if doc is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler

@@ -8,7 +8,7 @@ import json
 import ssl
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import kubernetes_validate
@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from ruamel.yaml import YAML
 
+from tests.common import json_documents_handler
 from tests.federation.support import AUDIENCE, ISSUER, assert_one_line_error, write_public_pem
 from webhook.certs import generate_ca, generate_serving, pem_cert, pem_key
 from webhook.federation import oidc, tokens
@@ -249,20 +250,7 @@ class Static:
         self.documents: dict[str, object] = {}
         documents = self.documents
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                doc = documents.get(self.path)
-                body = json.dumps(doc).encode() if doc is not None else b"{}"
-                self.send_response(200 if doc is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), json_documents_handler(documents, b"{}"))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(folder / "tls.crt", folder / "tls.key")
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)

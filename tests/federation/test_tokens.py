@@ -8,13 +8,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.common import json_documents_handler
 from tests.federation.support import AUDIENCE, ISSUER, assert_one_line_error
 from webhook.certs import generate_ca, generate_serving, pem_cert, pem_key
 from webhook.federation import oidc, tokens
@@ -194,20 +195,7 @@ def https_issuer(tmp_path_factory: pytest.TempPathFactory, rsa_key) -> Iterator[
     (folder / "tls.key").write_bytes(pem_key(key))
     documents: dict[str, object] = {}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            doc = documents.get(self.path)
-            body = json.dumps(doc).encode() if doc is not None else b"not found"
-            self.send_response(200 if doc is not None else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), json_documents_handler(documents, b"not found"))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(folder / "tls.crt", folder / "tls.key")
     server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import json
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from tests.common import serviceaccount
+from tests.common import json_documents_handler, serviceaccount
 from tests.server.support import SERVICEACCOUNTS, pod, review, start_server
 from webhook.certs import CertPaths
 from webhook.metrics import Metrics
@@ -119,29 +118,13 @@ def test_the_cluster_cache_loads_no_generated_api_or_model_modules() -> None:
 def test_list_and_read_go_through_the_api_client_and_raise_on_errors() -> None:
     """A real HTTP server on loopback stands in for the apiserver: paths, query, auth header, errors."""
     seen: list[tuple[str, str | None]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append((self.path, self.headers.get("Authorization")))
-            if "missing" in self.path:
-                body, status = b'{"kind":"Status","code":404,"reason":"NotFound"}', 404
-            elif self.path.startswith("/api/v1/namespaces/"):
-                body, status = json.dumps(sa("a", "ns 1")).encode(), 200
-            else:
-                body, status = (
-                    json.dumps({"metadata": {"resourceVersion": "7"}, "items": [sa("a")]}).encode(),
-                    200,
-                )
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as httpd:
+    documents = {
+        "/api/v1/serviceaccounts?limit=2": {"metadata": {"resourceVersion": "7"}, "items": [sa("a")]},
+        "/api/v1/namespaces/ns%201/serviceaccounts/a": sa("a", "ns 1"),
+    }
+    not_found = b'{"kind":"Status","code":404,"reason":"NotFound"}'
+    handler = json_documents_handler(documents, not_found, seen)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         configuration = k8s.Configuration()
