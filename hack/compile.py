@@ -44,13 +44,16 @@ def main() -> None:
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir()
         # copy2 keeps the build's mtime: tests/conftest.py compares it with the source's.
-        for module in (lib / "webhook").glob("*.so"):
-            shutil.copy2(module, target / module.name)
+        for module in (lib / "webhook").rglob("*.so"):  # subpackages keep their folder (webhook/dialects)
+            placed = target / module.relative_to(lib / "webhook")
+            placed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(module, placed)
         runtimes = sorted(lib.glob("*.so"))
         for runtime in runtimes:
             shutil.copy2(runtime, site / runtime.name)
         (target / RUNTIMES).write_text("".join(f"{r.name}\n" for r in runtimes))
-    print(f"compiled into {target}: {', '.join(sorted(p.name for p in target.glob('*.so')))}")
+    names = sorted(str(p.relative_to(target)) for p in target.rglob("*.so"))
+    print(f"compiled into {target}: {', '.join(names)}")
 
 
 if __name__ == "__main__":

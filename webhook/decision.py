@@ -8,7 +8,6 @@ render does the same for every template, after its scope check (webhook.selector
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from webhook.mutate import is_map, mutate_pod, serviceaccount_name
@@ -25,28 +24,52 @@ DEFAULT_NAMESPACE: Final = "default"
 DEFAULT_SERVICEACCOUNT: Final = "default"
 
 
-@dataclass(frozen=True, slots=True)
 class Subject:
-    """Whom a pod is decided for: its namespace and ServiceAccount name, or why no lookup is needed."""
+    """Whom a pod is decided for: its namespace and ServiceAccount name, or why no lookup is needed.
+    Read-only by convention (one object serves every pod of a pair); plain classes here and below, as a
+    compiled frozen dataclass's __init__ runs in the interpreter."""
 
-    namespace: str
-    serviceaccount: str
-    problems: tuple[str, ...] = ()  # shape problems: the pod is denied
-    excluded: bool = False  # an --excluded-namespaces namespace: left alone
+    def __init__(
+        self, namespace: str, serviceaccount: str, problems: tuple[str, ...] = (), excluded: bool = False
+    ) -> None:
+        self.namespace = namespace
+        self.serviceaccount = serviceaccount
+        self.problems = problems  # shape problems: the pod is denied
+        self.excluded = excluded  # an --excluded-namespaces namespace: left alone
 
     @property
     def needs_serviceaccount(self) -> bool:
         return not self.problems and not self.excluded
 
+    def __repr__(self) -> str:
+        return (
+            f"Subject({self.namespace!r}, {self.serviceaccount!r}, problems={self.problems!r}, "
+            f"excluded={self.excluded!r})"
+        )
 
-@dataclass(frozen=True, slots=True)
+
 class Decision:
-    outcome: str  # MUTATED, UNCHANGED, SKIPPED or DENIED
-    reason: str | None = None  # why skipped, or the denial message's problems joined
-    ops: list[JsonPatchOp] = field(default_factory=list)  # against the pod as given
-    warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # the denial's problems, one per item
-    dialects: tuple[str, ...] = ()
+    def __init__(
+        self,
+        outcome: str,
+        reason: str | None = None,
+        ops: list[JsonPatchOp] | None = None,
+        warnings: list[str] | None = None,
+        errors: list[str] | None = None,
+        dialects: tuple[str, ...] = (),
+    ) -> None:
+        self.outcome = outcome  # MUTATED, UNCHANGED, SKIPPED or DENIED
+        self.reason = reason  # why skipped, or the denial message's problems joined
+        self.ops: list[JsonPatchOp] = [] if ops is None else ops  # against the pod as given
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.errors: list[str] = [] if errors is None else errors  # the denial's problems, one per item
+        self.dialects = dialects
+
+    def __repr__(self) -> str:
+        return (
+            f"Decision({self.outcome!r}, reason={self.reason!r}, ops={self.ops!r}, "
+            f"warnings={self.warnings!r}, errors={self.errors!r}, dialects={self.dialects!r})"
+        )
 
 
 def subject_of(
@@ -75,8 +98,7 @@ def subject_of(
     return found
 
 
-# Subjects are immutable: one per (namespace, ServiceAccount) serves every pod of the pair (a frozen
-# dataclass's __init__ is interpreted code, about as costly as the shape check).
+# Subjects are shared: one per (namespace, ServiceAccount) serves every pod of the pair.
 _SUBJECTS: dict[tuple[str, str], Subject] = {}
 
 

@@ -7,7 +7,6 @@ exist in the object exactly as given, so unknown fields survive and a second pas
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from webhook.dialects import DIALECTS, opt_out
@@ -34,16 +33,34 @@ def is_map(value: object) -> TypeGuard[Mapping[str, Any]]:
     return value is not None and isinstance(value, MAPPING_TYPES)
 
 
-@dataclass(frozen=True, slots=True)
 class Outcome:
-    patch: list[JsonPatchOp]  # ops against the pod as given; [] = no change
-    errors: list[str]  # non-empty => deny / exit 1; each names the annotation or container and the fix
-    warnings: list[str]  # short notes for the user
-    skipped: str | None  # why the pod is deliberately untouched, else None
-    tokens: tuple[TokenSpec, ...]
-    dialects: tuple[str, ...]
-    # Tokens the pod already had by hand (same audience, expiration and file): nothing was added for them.
-    adopted: tuple[str, ...] = ()
+    """What mutate_pod found; read-only by convention. A plain class, not a dataclass: compiled, its
+    __init__ is native code (a frozen dataclass's runs in the interpreter, one object.__setattr__ a field)."""
+
+    def __init__(
+        self,
+        patch: list[JsonPatchOp],
+        errors: list[str],
+        warnings: list[str],
+        skipped: str | None,
+        tokens: tuple[TokenSpec, ...],
+        dialects: tuple[str, ...],
+        adopted: tuple[str, ...] = (),
+    ) -> None:
+        self.patch = patch  # ops against the pod as given; [] = no change
+        self.errors = errors  # non-empty => deny / exit 1; each names the annotation or container and the fix
+        self.warnings = warnings  # short notes for the user
+        self.skipped = skipped  # why the pod is deliberately untouched, else None
+        self.tokens = tokens
+        self.dialects = dialects
+        # Tokens the pod already had by hand (same audience, expiration and file): nothing was added for them.
+        self.adopted = adopted
+
+    def __repr__(self) -> str:
+        return (
+            f"Outcome(patch={self.patch!r}, errors={self.errors!r}, warnings={self.warnings!r}, "
+            f"skipped={self.skipped!r}, dialects={self.dialects!r}, adopted={self.adopted!r})"
+        )
 
 
 def serviceaccount_name(pod: Mapping[str, Any]) -> str:

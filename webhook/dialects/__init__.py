@@ -8,13 +8,21 @@ in name order.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
+import webhook
 from webhook.dialects.base import Dialect, OptOut, Resolver
 from webhook.vocabulary import ServiceAccountInfo
+
+# Dialects compiled by `make venv` sit in the package's compiled folder (webhook/__init__.py): searched first.
+for _root in webhook.__path__:
+    _compiled = os.path.join(_root, "dialects")
+    if _compiled not in __path__ and os.path.isdir(_compiled):
+        __path__.insert(0, _compiled)
 
 GENERIC = "generic"
 
