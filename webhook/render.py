@@ -145,7 +145,7 @@ def _yaml_stream(report: RenderReport) -> str:
         if out and text.startswith(BOM):
             text = text[1:]
         if out and not (doc.is_json and previous is not None and previous.is_json):
-            newline = "\r\n" if "\r\n" in text else "\n"
+            newline = "\r\n" if "\r" in text and "\r\n" in text else "\n"  # see yamledit.splice
             if text and not out[-1].endswith("\n"):
                 out.append(newline)
             if doc.data is not None and not text.startswith("---"):

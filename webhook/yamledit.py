@@ -417,7 +417,8 @@ def splice(text: str, ops: list[dict[str, Any]]) -> str:
     # At one place: deeper lines first, and list items before new keys of the same column, so every inserted
     # line attaches to the collection it was meant for.
     inserts.sort()  # op numbers are unique: the text is never compared
-    newline = "\r\n" if "\r\n" in text else "\n"  # inserted lines end as the document's lines do
+    # Inserted lines end as the document's lines do; "\r" first: one character is a memchr, two a slow scan.
+    newline = "\r\n" if "\r" in text and "\r\n" in text else "\n"
     out: list[str] = []
     done = 0
     for at, *_, chunk in inserts:
