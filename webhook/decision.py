@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from webhook.mutate import is_map, mutate_pod, serviceaccount_name
 from webhook.settings import CoreSettings
-from webhook.vocabulary import MAPPING_TYPES, JsonPatchOp, ServiceAccountInfo
+from webhook.vocabulary import JsonPatchOp, ServiceAccountInfo
 
 # Decision.outcome: also the `outcome` label of the metrics and the decision log.
 MUTATED: Final = "mutated"
@@ -82,8 +82,8 @@ def subject_of(
     """The pod's namespace (the request's, else the pod's own, else `default_namespace`, as kubectl -n)
     and its ServiceAccount name (the pod's, else `default`); a malformed pod carries its problems."""
     problems = pod_shape_problems(pod)
-    metadata = pod.get("metadata") if isinstance(pod, MAPPING_TYPES) else None
-    own = metadata.get("namespace") if isinstance(metadata, MAPPING_TYPES) else None
+    metadata = pod.get("metadata") if is_map(pod) else None
+    own = metadata.get("namespace") if is_map(metadata) else None
     namespace = namespace or (own if isinstance(own, str) else "") or default_namespace
     if namespace in excluded_namespaces:
         return Subject(namespace, "", excluded=True)

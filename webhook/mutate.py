@@ -6,13 +6,12 @@ exist in the object exactly as given, so unknown fields survive and a second pas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeGuard
 
-from webhook.dialects import DIALECTS, opt_out
+from webhook.dialects import dialect_calls
 from webhook.settings import CoreSettings
 from webhook.vocabulary import (
-    MAPPING_TYPES,
     RESERVED_VOLUME_PREFIX,
     DialectResult,
     Injection,
@@ -29,8 +28,9 @@ __all__ = ["Outcome", "is_map", "mutate_pod", "serviceaccount_name"]
 
 
 def is_map(value: object) -> TypeGuard[Mapping[str, Any]]:
-    # None first (an absent field, the common miss): isinstance against the Mapping ABC runs Python code.
-    return value is not None and isinstance(value, MAPPING_TYPES)
+    # A dict (nearly every object) by its type, then None (an absent field): isinstance against the Mapping
+    # ABC runs Python code.
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
 class Outcome:
@@ -75,14 +75,13 @@ def mutate_pod(
     spec = pod.get("spec")
     if not is_map(spec):
         return Outcome([], ["the pod has no spec object; nothing to inject into"], [], None, (), ())
-    reason = opt_out(pod, serviceaccount, settings)
-    if reason is not None:
-        return Outcome([], [], [], reason, (), ())
+    checks, resolvers = dialect_calls(tuple(settings.dialects))
+    for check in checks:  # a reason stops every dialect
+        reason = check(pod, serviceaccount, settings)
+        if reason:
+            return Outcome([], [], [], reason, (), ())
 
-    results: list[DialectResult] = []
-    for name in settings.dialects:
-        resolver: Callable[..., DialectResult] = DIALECTS[name]
-        results.append(resolver(pod, serviceaccount, settings))
+    results: list[DialectResult] = [resolve(pod, serviceaccount, settings) for resolve in resolvers]
     errors = [e for r in results for e in r.errors]
     warnings = [w for r in results for w in r.warnings]
     injections = [r.injection for r in results if r.injection is not None]
@@ -290,7 +289,10 @@ class _Patcher:
                 for group in injection.env:
                     if group.token and group.token not in names:
                         continue
-                    if container.env_names & group.guard or container.env_values & group.guard_values:
+                    if not (
+                        container.env_names.isdisjoint(group.guard)
+                        and container.env_values.isdisjoint(group.guard_values)
+                    ):
                         continue
                     for env_name, value in group.vars:
                         new_env.append({"name": env_name, "value": value})
@@ -341,7 +343,7 @@ class _Patcher:
         if container.name in injection.skip_containers:
             return None
         if injection.hands_off_when_env and all(
-            container.env_names & keys for keys in injection.hands_off_when_env
+            not container.env_names.isdisjoint(keys) for keys in injection.hands_off_when_env
         ):
             return None
         if id(injection) not in self.scoped:

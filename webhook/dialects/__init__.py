@@ -10,13 +10,12 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 import webhook
 from webhook.dialects.base import Dialect, OptOut, Resolver
-from webhook.vocabulary import ServiceAccountInfo
 
 # Dialects compiled by `make venv` sit in the package's compiled folder (webhook/__init__.py): searched first.
 for _root in webhook.__path__:
@@ -68,15 +67,10 @@ def object_selector_requirements(dialects: Iterable[str]) -> list[dict[str, Any]
     return out
 
 
-def opt_out(pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: Any) -> str | None:
-    """Why the pod is left alone by every dialect, or None. The generic `P/inject` opt-out always counts
-    (the base objectSelector excludes its label whatever the dialects); others when their dialect is on."""
-    for check in _opt_outs(tuple(settings.dialects)):
-        if reason := check(pod, serviceaccount, settings):
-            return reason
-    return None
-
-
 @lru_cache(maxsize=64)
-def _opt_outs(dialects: tuple[str, ...]) -> tuple[OptOut, ...]:
-    return tuple(OPT_OUTS[name] for name in dict.fromkeys((GENERIC, *dialects)) if name in OPT_OUTS)
+def dialect_calls(dialects: tuple[str, ...]) -> tuple[tuple[OptOut, ...], tuple[Resolver, ...]]:
+    """For the enabled dialects: the pod-wide opt-out checks, and the resolvers in order. The generic
+    `P/inject` opt-out always counts (the base objectSelector excludes its label whatever the dialects);
+    the others when their dialect is on. Memoised: the core asks for every pod."""
+    checks = tuple(OPT_OUTS[name] for name in dict.fromkeys((GENERIC, *dialects)) if name in OPT_OUTS)
+    return checks, tuple(DIALECTS[name] for name in dialects)
