@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from webhook.vocabulary import MAPPING_TYPES
@@ -22,14 +21,25 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class PodTemplate:
-    pointer: str  # JSON pointer of the template inside the document ("" when the document is a Pod)
-    kind: str
-    name: str
-    namespace: str
-    template: Mapping[str, Any]  # a Pod, or a pod template (metadata + spec)
-    bad_namespace: bool = False  # the object's metadata.namespace is not a string (shown str()-ed)
+    """One pod template found in a document; read-only by convention. A plain class: built for every
+    template render sees, and a frozen dataclass's __init__ costs an object.__setattr__ per field."""
+
+    def __init__(
+        self,
+        pointer: str,
+        kind: str,
+        name: str,
+        namespace: str,
+        template: Mapping[str, Any],
+        bad_namespace: bool = False,
+    ) -> None:
+        self.pointer = pointer  # JSON pointer of the template inside the document ("" for a Pod document)
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+        self.template = template  # a Pod, or a pod template (metadata + spec)
+        self.bad_namespace = bad_namespace  # the object's metadata.namespace is not a string (str()-ed)
 
     def describe(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
