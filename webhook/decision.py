@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any, Final
 
-from webhook.mutate import is_map, mutate_pod, serviceaccount_name
+from webhook.mutate import mutate_pod, serviceaccount_name
 from webhook.settings import CoreSettings
-from webhook.vocabulary import JsonPatchOp, ServiceAccountInfo
+from webhook.vocabulary import JsonPatchOp, ServiceAccountInfo, is_map
 
 # Decision.outcome: also the `outcome` label of the metrics and the decision log.
 MUTATED: Final = "mutated"

@@ -7,7 +7,7 @@ exist in the object exactly as given, so unknown fields survive and a second pas
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeGuard
+from typing import Any
 
 from webhook.dialects import dialect_calls
 from webhook.settings import CoreSettings
@@ -19,18 +19,13 @@ from webhook.vocabulary import (
     ServiceAccountInfo,
     TokenSpec,
     clean_path,
+    is_map,
     is_under,
     is_windows,
     volume_name_for,
 )
 
-__all__ = ["Outcome", "is_map", "mutate_pod", "serviceaccount_name"]
-
-
-def is_map(value: object) -> TypeGuard[Mapping[str, Any]]:
-    # A dict (nearly every object) by its type, then None (an absent field): isinstance against the Mapping
-    # ABC runs Python code.
-    return type(value) is dict or (value is not None and isinstance(value, Mapping))
+__all__ = ["Outcome", "mutate_pod", "serviceaccount_name"]
 
 
 class Outcome:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from webhook.vocabulary import MAPPING_TYPES
+from webhook.vocabulary import is_map
 
 # kind -> JSON pointer of its pod template, relative to the object ("" = the object is the pod).
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -45,36 +45,50 @@ class PodTemplate:
         return f"{self.kind} {self.namespace}/{self.name}"
 
 
-def pod_templates(obj: Any, pointer: str = "", default_namespace: str = "default") -> Iterator[PodTemplate]:
+# The template's JSON pointer below its object, per kind.
+_POINTERS: dict[str, str] = {
+    kind: "".join(f"/{key}" for key in path) for kind, path in TEMPLATE_PATHS.items()
+}
+
+
+def pod_templates(obj: Any, pointer: str = "", default_namespace: str = "default") -> list[PodTemplate]:
     """Every pod template in a Kubernetes object; `List` kinds are walked item by item. An object without
     a namespace is in `default_namespace` (kubectl -n)."""
-    if not isinstance(obj, MAPPING_TYPES):
+    found: list[PodTemplate] = []
+    _collect(obj, pointer, default_namespace, found)
+    return found
+
+
+def _collect(obj: Any, pointer: str, default_namespace: str, found: list[PodTemplate]) -> None:
+    if not is_map(obj):
         return
     kind = obj.get("kind")
-    if not isinstance(kind, str):
+    if type(kind) is not str:
         return
     items = obj.get("items")
     if kind.endswith("List") and isinstance(items, list):
         for index, item in enumerate(items):
-            yield from pod_templates(item, f"{pointer}/items/{index}", default_namespace)
+            _collect(item, f"{pointer}/items/{index}", default_namespace, found)
         return
     path = TEMPLATE_PATHS.get(kind)
     if path is None:
         return
     template: Any = obj
     for key in path:
-        template = template.get(key) if isinstance(template, MAPPING_TYPES) else None
-    if not isinstance(template, MAPPING_TYPES) or not isinstance(template.get("spec"), MAPPING_TYPES):
+        template = template.get(key) if is_map(template) else None
+    if not is_map(template) or not is_map(template.get("spec")):
         return
     metadata = obj.get("metadata")
-    meta: Mapping[str, Any] = metadata if isinstance(metadata, MAPPING_TYPES) else {}
+    meta: Mapping[str, Any] = metadata if is_map(metadata) else {}
     name = meta.get("name") or meta.get("generateName") or "<unnamed>"
     namespace = meta.get("namespace") or default_namespace
-    yield PodTemplate(
-        pointer + "".join(f"/{key}" for key in path),
-        kind,
-        str(name),
-        str(namespace),
-        template,
-        not isinstance(namespace, str),
+    found.append(
+        PodTemplate(
+            pointer + _POINTERS[kind],
+            kind,
+            str(name),
+            str(namespace),
+            template,
+            not isinstance(namespace, str),
+        )
     )

@@ -22,6 +22,7 @@ from webhook.vocabulary import (
     TokenSpec,
     clean_path,
     is_dns1123_label,
+    is_map,
     is_windows,
     mount_path_problem,
     token_path_problem,
@@ -91,12 +92,14 @@ def opted_out(
     """`P/inject: "false"` (Pod annotation, else ServiceAccount) or the Pod label `P/inject=false`: the
     pod is left alone by every dialect, as the base objectSelector does for the label."""
     key = settings.annotation_prefix + "/inject"
-    meta = pod.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    if isinstance(labels, MAPPING_TYPES) and labels.get(key) == "false":
-        return f"opted out by label {key}=false"
-    annotations = meta.get("annotations") or {}
-    value = annotations.get(key) if isinstance(annotations, MAPPING_TYPES) else None
+    meta = pod.get("metadata")
+    value = None
+    if is_map(meta):
+        labels = meta.get("labels")
+        if is_map(labels) and labels.get(key) == "false":
+            return f"opted out by label {key}=false"
+        annotations = meta.get("annotations")
+        value = annotations.get(key) if is_map(annotations) else None
     if value is None and serviceaccount is not None:
         value = serviceaccount.annotations.get(key)
     if isinstance(value, str) and value.strip().lower() == "false":
@@ -189,9 +192,12 @@ def resolve(
     pod: Mapping[str, Any], serviceaccount: ServiceAccountInfo | None, settings: GenericSettings
 ) -> DialectResult:
     """Read the generic annotations of a pod and its ServiceAccount into an Injection."""
-    pod_annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    meta = pod.get("metadata")
+    pod_annotations = meta.get("annotations") if is_map(meta) else None
     start = settings.annotation_prefix + "/"
-    if serviceaccount is None or any(isinstance(k, str) and k.startswith(start) for k in pod_annotations):
+    if serviceaccount is None or (
+        pod_annotations and any(isinstance(k, str) and k.startswith(start) for k in pod_annotations)
+    ):
         return _resolve(pod, serviceaccount, settings)
     key = (id(serviceaccount), id(settings), is_windows(pod))
     reading = _READINGS.get(key)
