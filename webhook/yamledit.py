@@ -37,6 +37,8 @@ def _head(raw: str) -> int:
     """Length of the part of `raw` an edit leaves alone (see _HEAD)."""
     if not raw or raw[0] not in "\ufeff-%#":
         return 0
+    if raw.startswith(("---\n", "---\r\n")):  # the separator alone, as between most documents
+        return 4 if raw[3] == "\n" else 5
     found = _HEAD.match(raw)
     return found.end() if found else 0
 
