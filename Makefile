@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # Compiled with mypyc into the venv (hack/compile.py; the list is in pyproject.toml): an edit to one of these
 # rebuilds it, or the stale extension module would shadow the edited source.
-COMPILED := $(shell sed -n 's/^compiled = \[\(.*\)\]/\1/p' pyproject.toml | tr -d '",')
+COMPILED := $(shell $(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["projected-token-webhook"]["compiled"])')
 PORT ?= 8443
 
 .PHONY: venv run test test-lowest lint format bench bench-render bench-serve bench-attack bench-apiserver e2e-assets relying-parties go-tools e2e test-diff clean
