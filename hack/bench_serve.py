@@ -35,15 +35,18 @@ SERVICEACCOUNTS = REPO / "examples" / "serviceaccounts.yaml"
 def start_server(
     workdir: Path, tree: Path | None = None, wrapper: tuple[str, ...] = (), timeout: float = 30
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """`webhook serve` of this checkout, or of the source tree `tree` (imported from there, not compiled),
-    run under `wrapper` (e.g. valgrind) if given."""
+    """`webhook serve` of this checkout, or of the source tree `tree` with that tree's own virtualenv (`make
+    venv` there: its compiled core, not this one's, which would shadow the tree's sources), run under
+    `wrapper` (e.g. valgrind) if given."""
     sys.path.insert(0, str(REPO))
     from webhook.certs import write_bundle
 
     workdir.mkdir(parents=True, exist_ok=True)
     certs = write_bundle(workdir / "certs", ip_addresses=["127.0.0.1"], extra_dns=["localhost"])
     log = workdir / "serve.log"
-    command = [str(WEBHOOK)] if tree is None else [sys.executable, "-c", "from webhook.cli import run; run()"]
+    if tree is not None and not (tree / ".venv" / "bin" / "webhook").exists():
+        raise SystemExit(f"{tree} has no virtualenv: run `make venv` there first")
+    command = [str(WEBHOOK if tree is None else tree / ".venv" / "bin" / "webhook")]
     argv = ["taskset", "-c", "0", *wrapper, *command, "serve", "--host", "127.0.0.1", "--port", "0"]
     argv += [
         "--tls-cert",
@@ -54,8 +57,6 @@ def start_server(
         str(SERVICEACCOUNTS),
     ]
     env = {**os.environ, "WEBHOOK_BENCH_ENDPOINT": "1"}
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tree)
     deadline = time.monotonic() + timeout
