@@ -281,8 +281,8 @@ def main() -> None:
     parser.add_argument(
         "--compare-trees",
         metavar="OLD,NEW",
-        help="instead: two source trees (e.g. `git archive` copies of two commits), served side by side "
-        "and measured interleaved, unthrottled, --rounds times",
+        help="instead: two source trees (e.g. `git worktree add` checkouts of two commits, each after `make "
+        "venv`), served side by side and measured interleaved, unthrottled, --rounds times",
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
