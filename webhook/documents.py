@@ -17,7 +17,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -45,7 +45,10 @@ _SEPARATOR = re.compile(r"\n---(?=[ \t\r\n]|\Z)")
 # controls but NEL; surrogates; U+FFFE/U+FFFF. For ASCII text (str.isascii is one fast pass) the short class.
 # Listed, not as the negated class of c-printable: that one is slow to compile, and it is compiled every run.
 _FORBIDDEN_ASCII = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_ASCII_ALLOWED = bytes(int(not _FORBIDDEN_ASCII.match(chr(c))) for c in range(256))
+_FORBIDDEN_ASCII_CHARS = tuple(chr(c) for c in range(128) if _FORBIDDEN_ASCII.match(chr(c)))
+# A text is looked at in slices of this size for the characters above: a slice stays in the cache for its 29
+# scans.
+_SLICE = 1 << 22
 
 
 @cache
@@ -75,31 +78,39 @@ _BOOL = rf"(?:[yY](?:es|ES)?|[nN][oO]?|[oO](?:[nN]|ff|FF)|=){_END}"
 _MAY_DIFFER = "(?=[-+.0-9yYnNoO=])(?!n[a-np-z])"
 _PLAIN_DIFFERS = rf"{_MAY_DIFFER}(?:(?=[yYnNoO=]){_BOOL}|{_NUMBER})"
 # After a block indicator and blanks ("key: ", "- "), at a line start, or after a flow indicator: one
-# pattern per literal first character, which re finds fast (a character class or an alternation is slower:
-# `[\[{,]` for the three flow ones costs 3x the instructions of their three scans).
-# A line starting "- " is the "- " pattern's: no plain scalar that differs starts with "- ".
-# Each prefix pattern has only _PLAIN_DIFFERS's first lookaheads; the rest is one pattern matched where they
-# hit (a few times per workload): _PLAIN_DIFFERS costs ~0.8 ms to compile, at every start, and once is
-# cheaper than once per prefix. The prefixes are possessive, so prefix + _PLAIN_DIFFERS matches at a
-# position exactly when the prefix does and _PLAIN_DIFFERS matches where it ends.
-_YAML11_PREFIXES = (
-    (":", ": ++"),
-    ("-", "- ++"),
-    ("\n", r"\n *+(?!- )"),
-    ("[", r"\[ *+"),
-    ("{", r"\{ *+"),
-    (",", ", *+"),
+# pattern per literal first character (two for ": " and "- "), which re finds fast (a character class or an
+# alternation is much slower: a re scan for `[\[{,]` costs 12 times the instructions of one for ","); brackets
+# are found with str.find instead (_bracket_flags).
+# Each prefix pattern takes only the scalar's first character, one of those _MAY_DIFFER lets through (a class
+# is the cheapest test at each of the many positions a prefix hits), and turns away, by lookbehinds on it,
+# what _PLAIN_DIFFERS never matches and block YAML has everywhere: "n" and a lower-case letter but "o", "- "
+# (a line starting "- " is the "- " pattern's) and "--" ("---" lines), a word of four letters or more
+# (OnFailure, Never: a boolean has three at most), a plain decimal ending its line (ports, replicas), a number
+# with a unit (100m, 128Mi). _PLAIN_DIFFERS itself (~0.8 ms to compile, at every start) is matched where a
+# prefix pattern hits (rarely): the prefixes are possessive, so prefix + _PLAIN_DIFFERS matches at a position
+# exactly when the prefix pattern does and _PLAIN_DIFFERS matches at its last character.
+_FIRST = r"[-+.0-9yYnNoO=](?<!n(?=[a-np-z]))"
+_NOT_AFTER_FIRST = (
+    r"(?!(?<=[yYnNoO])[a-zA-Z]{3}|(?<=0)\r?$|(?<=[1-9])[0-9]{0,17}+\r?$"
+    r"|(?<=[0-9])[0-9]*+[g-np-su-wyG-NP-SU-WY])"
 )
-
-
-# What _PLAIN_DIFFERS never matches and block YAML has everywhere, turned away in the prefix patterns: "---"
-# lines, a plain decimal ending its line (ports, replicas), a number with a unit (100m, 128Mi).
-_NEVER_DIFFERS = r"(?!--|(?:0|[1-9][0-9]{0,17}+)\r?$|[0-9]++[g-np-su-wyG-NP-SU-WY])"
+# (literal first character, prefix, a needle (_EXACT_TEXT, _DEEP_TEXT) that starts with the prefix and
+# that its pattern finds, so it needs no scan of its own). The "- " pattern lets "- - " through for its needle
+# (nested sequences are rare in manifests). The brackets last: see _bracket_flags.
+_YAML11_PREFIXES: tuple[tuple[str, str, str | None], ...] = (
+    (":", ":  *+", None),
+    ("-", "-  *+", "- " * 10),
+    ("\n", r"\n *+", "\n..."),
+    (",", ", *+", None),
+    ("[", r"\[ *+", None),
+    ("{", r"\{ *+", None),
+)
 
 
 @cache
 def _prefix_pattern(prefix: str) -> re.Pattern[str]:
-    return re.compile(prefix + _MAY_DIFFER + _NEVER_DIFFERS, re.M)
+    dashes = "(?<!-(?=-))" if prefix.startswith("-") else "(?<!-(?=[ -]))"
+    return re.compile(prefix + _FIRST + dashes + _NOT_AFTER_FIRST, re.M)
 
 
 @cache
@@ -107,19 +118,18 @@ def _plain_differs() -> re.Pattern[str]:
     return re.compile(_PLAIN_DIFFERS, re.M)
 
 
-def _prefix_patterns(text: str) -> list[re.Pattern[str]]:
-    """The prefix patterns whose literal first character the text holds."""
-    return [_prefix_pattern(prefix) for char, prefix in _YAML11_PREFIXES if char in text]
-
-
-def _search_differs(prefix: re.Pattern[str], text: str, pos: int = 0) -> int:
+def _search_differs(prefix: re.Pattern[str], text: str, pos: int = 0, needle: str | None = None) -> int:
     """Where the first plain scalar after `prefix` that YAML 1.1 may read differently starts its prefix, at or
-    after `pos`; -1 if none (what (prefix + _PLAIN_DIFFERS).search gives)."""
+    after `pos`, or the first `needle` the prefix pattern finds; -1 if none (what (prefix +
+    _PLAIN_DIFFERS).search gives)."""
     found = prefix.search(text, pos)
     while found is not None:
-        if _plain_differs().match(text, found.end()) is not None:
-            return found.start()
-        found = prefix.search(text, found.start() + 1)
+        at = found.start()
+        if _plain_differs().match(text, found.end() - 1) is not None or (
+            needle is not None and text.startswith(needle, at)
+        ):
+            return at
+        found = prefix.search(text, at + 1)
     return -1
 
 
@@ -144,7 +154,11 @@ def _needs_exact(raw: str) -> bool:
         or raw.startswith("%")
         or _has_yaml11_break(raw)
         or _differs_at_start(raw)
-        or any(_search_differs(prefix, raw) >= 0 for prefix in _prefix_patterns(raw))
+        or any(
+            _search_differs(_prefix_pattern(prefix), raw) >= 0
+            for char, prefix, _ in _YAML11_PREFIXES
+            if char in raw
+        )
         or _may_be_deep(raw)
     )
 
@@ -153,6 +167,16 @@ def _needs_exact(raw: str) -> bool:
 # brackets. Below these bounds a document is less than MAX_DEPTH deep.
 _DEEP_TEXT = ("\n" + " " * (MAX_DEPTH // 2 - 20), "- " * 10)
 _MANY_BRACKETS = MAX_DEPTH // 4
+# The needles scanned for on their own: the others are found by a prefix pattern.
+_NEEDLES = tuple(
+    needle
+    for needle in (*_EXACT_TEXT, *_DEEP_TEXT)
+    if needle not in {needle for *_, needle in _YAML11_PREFIXES}
+)
+# Brackets are rare in block YAML, and counted: found with str.find (memchr; but a call with the look at the
+# next character costs as much as ~400 characters of a re scan), while they are fewer than one per this many
+# characters of the text; beyond, a re scan and per-document counts.
+_BRACKET_SPACING = 128
 
 
 def _may_be_deep(raw: str) -> bool:
@@ -172,28 +196,74 @@ def _exact_flags(text: str, raws: list[str]) -> list[bool]:
         flags[index] = True
         return starts[index + 1]
 
-    for needle in (*_EXACT_TEXT, *_DEEP_TEXT):
+    for needle in _NEEDLES:
         # A rare character of the needle is found first, much faster than the needle.
         at = text.find(needle) if needle.lstrip("\n")[0] in text else -1
         while at >= 0:
             at = text.find(needle, mark(at + 1))
     if _differs_at_start(text):
         flags[0] = True
-    for prefix in _prefix_patterns(text):
-        at = _search_differs(prefix, text)
+    counted = _bracket_flags(text, starts, flags, mark)
+    for char, prefix, also in _YAML11_PREFIXES[:-2]:
+        if char not in text:
+            continue
+        pattern = _prefix_pattern(prefix)
+        at = _search_differs(pattern, text, 0, also)
         while at >= 0:
-            at = _search_differs(prefix, text, mark(at + 1))
+            at = _search_differs(pattern, text, mark(at + 1), also)
     if "%" in text or not text.isascii():
         flags = [
             flag or raw.startswith("%") or _has_yaml11_break(raw)
             for flag, raw in zip(flags, raws, strict=True)
         ]
-    if len(text) >= _MANY_BRACKETS:
+    if not counted and len(text) >= _MANY_BRACKETS:
         flags = [
             flag or raw.count("[") + raw.count("{") >= _MANY_BRACKETS
             for flag, raw in zip(flags, raws, strict=True)
         ]
     return flags
+
+
+def _bracket_flags(text: str, starts: list[int], flags: list[bool], mark: Callable[[int], int]) -> bool:
+    """The "[" and "{" prefix patterns' part of `_exact_flags` and the bracket counts, by finding each
+    bracket; whether the brackets were counted (not if there are too many for that to pay)."""
+    last = len(flags)
+    brackets = [0] * last  # per document
+    budget = 8 + len(text) // _BRACKET_SPACING
+    for char, prefix, _ in _YAML11_PREFIXES[-2:]:
+        index, end = 0, starts[1]
+        at = text.find(char)
+        while at >= 0:
+            budget -= 1
+            if budget < 0:  # the rest with a re scan, uncounted
+                pattern = _prefix_pattern(prefix)
+                at = _search_differs(pattern, text, at)
+                while at >= 0:
+                    at = _search_differs(pattern, text, mark(at + 1))
+                break
+            if at >= end:
+                index = bisect.bisect_right(starts, at, index, last) - 1
+                end = starts[index + 1]
+            brackets[index] += 1
+            # A look at the next character is cheaper than a match.
+            if (
+                not flags[index]
+                and text[at + 1 : at + 2] in _AFTER_PREFIX
+                and (found := _prefix_pattern(prefix).match(text, at)) is not None
+                and _plain_differs().match(text, found.end() - 1) is not None
+            ):
+                mark(at + 1)
+            at = text.find(char, at + 1)
+    if budget < 0:
+        return False
+    if max(brackets) >= _MANY_BRACKETS:
+        for index, count in enumerate(brackets):
+            if count >= _MANY_BRACKETS:
+                flags[index] = True
+    return True
+
+
+_AFTER_PREFIX = _START_CHARS | {" "}
 
 
 def _has_yaml11_break(raw: str) -> bool:
@@ -262,8 +332,13 @@ def check_characters(source: str, text: str) -> None:
     """Refuse what YAML forbids in a stream (kubectl's reader refuses it too), and a byte order mark anywhere
     but at the very start."""
     if text.isascii():
-        # bytes.translate is a table lookup per byte: four times faster than the regex on clean text.
-        if text.encode("ascii").translate(_ASCII_ALLOWED).find(0) < 0:
+        # A memchr scan (`in`) per character: a third of the instructions of a table lookup per byte
+        # (bytes.translate) and a quarter of the time; the regex is slower still.
+        if not any(
+            char in part
+            for part in (text[at : at + _SLICE] for at in range(0, len(text), _SLICE))
+            for char in _FORBIDDEN_ASCII_CHARS
+        ):
             return
         found = _FORBIDDEN_ASCII.search(text)
     else:
@@ -308,7 +383,7 @@ def parse(source: str, text: str) -> list[Document]:
         load_yaml(raw, source, line, yaml11=flag) for raw, line, flag in zip(raws, lines, exact, strict=True)
     ]
     return [
-        Document(source, index, line, raw, value, yaml11=flag)
+        Document(source, index, line, raw, value, False, flag)  # positional: cheaper
         for index, (line, raw, value, flag) in enumerate(zip(lines, raws, data, exact, strict=True))
     ]
 

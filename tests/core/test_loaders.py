@@ -10,8 +10,12 @@ systematic part puts every scalar form in every position; hypothesis (fixed seed
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import random
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -490,3 +494,76 @@ def test_the_corpus_reaches_the_fast_loader() -> None:
     fast = [s for s in PLAIN if not documents._needs_exact(f"k: {s}\n")]
     assert {"nginx:1.25", "8080", "1.5", "10Mi", "true", "null", "v1"} <= set(fast)
     assert documents._needs_exact("k: 0644\n") and documents._needs_exact("a: &x 1\n")
+
+
+# ------------------------------------------------------------------- the scan that picks the loader, by spec
+
+# What `_needs_exact` is, written plainly: each prefix followed by the whole _PLAIN_DIFFERS pattern, every
+# needle found on its own, brackets counted. The scan in production turns positions away early, finds
+# brackets with str.find and some needles with a prefix pattern: it must flag exactly these documents.
+_SPEC_PREFIXES = (": ++", "- ++", r"\n *+(?!- )", r"\[ *+", r"\{ *+", ", *+")
+
+
+def _spec_needs_exact(raw: str, patterns: list[Any]) -> bool:
+    return (
+        any(text in raw for text in (*documents._EXACT_TEXT, *documents._DEEP_TEXT))
+        or raw.startswith("%")
+        or documents._has_yaml11_break(raw)
+        or documents._differs_at_start(raw)
+        or any(pattern.search(raw) for pattern in patterns)
+        or raw.count("[") + raw.count("{") >= documents._MANY_BRACKETS
+    )
+
+
+_SCAN_TOKENS = [
+    *[": ", ":", " ", "  ", "- ", "-", "\n", "\n  ", "\n- ", "[", "]", "{", "}", ", ", ",", "#", "'", "\r\n"],
+    *["0", "0644", "12", "8080", "100m", "128Mi", "1e3", "0x1F", "1:20", "2001-12-14", ".5", "-1", "+.inf"],
+    *["y", "n", "N", "yes", "no", "No", "on", "OFF", "OnFailure", "Never", "nginx", "name", "noX", "=", "--"],
+    *["\n---\n", "\n--- ", "\n...", "...", "%YAML 1.1\n", "&a ", "!", "<<", "? ", "\t", "\x85", "\ufeff"],
+    *["\x00", "\x1f", "\x7f", "\x9f", "\n" + " " * 80, "- " * 10, "- - ", "[" * 25, "{" * 25],
+]
+_ORDINARY_TOKENS = ["abc", "name", "x-y", " ", ": ", "- ", "\n", "\n  ", "\n  - ", "8080", "100m", "Never"]
+
+
+def _scan_texts(count: int) -> Iterator[str]:
+    """Texts of the tokens the scan looks for, mostly among ordinary ones (a trigger alone in a document is
+    what a wrong turn-away misses), single and multi-document, some dense in flow indicators."""
+    rng = random.Random(11)
+    for _ in range(count):
+        rate = rng.choice([0.02, 0.1, 0.5])
+        parts = [
+            rng.choice(_SCAN_TOKENS if rng.random() < rate else _ORDINARY_TOKENS)
+            for _ in range(rng.randint(1, 50))
+        ]
+        if rng.random() < 0.1:
+            parts += rng.choices(["[", "{", ", 0644", "[yes", "{on", "]"], k=rng.randint(20, 300))
+            rng.shuffle(parts)
+        yield "".join(parts)
+
+
+def test_the_scan_flags_exactly_what_its_spec_flags() -> None:
+    patterns = [re.compile(prefix + documents._PLAIN_DIFFERS, re.M) for prefix in _SPEC_PREFIXES]
+    texts = list(_scan_texts(6000))
+    # Long ordinary documents around them: few brackets per character, so str.find finds and counts them.
+    ordinary = "a: x-y\n" * 600
+    streams = [ordinary.join(texts[i : i + 8]) + "---\n" for i in range(0, len(texts), 8)]
+    streams = [text.replace(ordinary, "\n---\n" + ordinary + "---\n") for text in streams]
+    for text in texts + streams:
+        starts = [0, *(m.start() + 1 for m in documents._SEPARATOR.finditer(text)), len(text)]
+        raws = [text[begin:end] for begin, end in itertools.pairwise(starts)]
+        spec = [_spec_needs_exact(raw, patterns) for raw in raws]
+        assert documents._exact_flags(text, raws) == spec, text
+        assert [documents._needs_exact(raw) for raw in raws] == spec, text
+
+
+def test_the_character_check_refuses_what_the_class_refuses() -> None:
+    for text in _scan_texts(3000):
+        found = documents._forbidden().search(text)
+        bom = text.find("\ufeff", 1)
+        try:
+            documents.check_characters("t", text)
+        except InputError as exc:
+            where = found.start() if found else bom
+            assert exc.line == text.count("\n", 0, where) + 1, text
+        else:
+            assert found is None and bom < 0, text
