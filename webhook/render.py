@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import click
 import orjson
 
-from webhook.decision import DEFAULT_NAMESPACE, SKIPPED, decide, subject_of
+from webhook.decision import DEFAULT_NAMESPACE
 from webhook.documents import (
     BOM,
     Document,
@@ -26,113 +25,16 @@ from webhook.documents import (
 )
 from webhook.errors import InputError, UsageError
 from webhook.options import settings_from_options, settings_options
+from webhook.rendering import RenderedDocument, RenderReport, render_documents
 from webhook.selectors import Scope, ScopeError, parse_namespace_labels, scope_from_objects
 from webhook.settings import CoreSettings
 from webhook.shipped_scope import SHIPPED_SCOPE
 from webhook.textdiff import unified_diff
-from webhook.vocabulary import MAPPING_TYPES, ServiceAccountInfo
-from webhook.workloads import pod_templates
-from webhook.yamledit import apply_ops, edit_documents
+from webhook.vocabulary import MAPPING_TYPES
 
 EXIT_DENIED = 1
 EXIT_INPUT = InputError.exit_code  # unreadable input
 EXIT_CHANGED = 3
-
-
-@dataclass(slots=True)
-class RenderedDocument:
-    doc: Document
-    ops: list[dict[str, Any]]  # against the whole document
-    text: str  # the document's new text (== doc.raw when unchanged)
-
-
-@dataclass
-class RenderReport:
-    documents: list[RenderedDocument]
-    errors: list[str]
-    warnings: list[str]
-    notes: list[str]
-    templates: int = 0
-    changed_templates: int = 0
-    default_namespace: str = "default"
-
-    @property
-    def changed(self) -> list[RenderedDocument]:
-        return [r for r in self.documents if r.ops]
-
-
-def render_documents(
-    docs: Iterable[Document],
-    serviceaccounts: Mapping[tuple[str, str], ServiceAccountInfo],
-    settings: CoreSettings,
-    *,
-    edit: bool = True,
-    scope: Scope | None = None,
-    default_namespace: str = DEFAULT_NAMESPACE,
-) -> RenderReport:
-    """Decide (webhook.decision, as the server does) on every pod template within `scope` (None: every
-    template reaches the webhook); unless a template would be denied, the ops are applied to the documents'
-    data and, with `edit`, changed documents get new text. Pure apart from the documents' data."""
-    report = RenderReport([], [], [], [], default_namespace=default_namespace)
-    excluded = scope.excluded_namespaces if scope is not None else frozenset()
-    for doc in docs:
-        rendered = RenderedDocument(doc, [], doc.raw)
-        report.documents.append(rendered)
-        for template in pod_templates(doc.data, default_namespace=default_namespace):
-            report.templates += 1
-            pod = template.template
-            subject = subject_of(pod, template.namespace, excluded_namespaces=excluded)
-            if template.bad_namespace:  # the apiserver refuses such an object before any webhook
-                where = f"{doc.source}:{doc.line}: {template.describe()}"
-                report.errors.append(f"{where}: malformed object: metadata.namespace must be a string")
-                continue
-            if scope is not None:  # the apiserver's selectors come first, then the server's own rules
-                why = scope.excludes(subject.namespace, _labels(pod))
-                if why is None and subject.excluded:
-                    why = f"namespace {subject.namespace} is in --excluded-namespaces of {scope.origin}"
-                if why is not None:
-                    report.notes.append(
-                        f"{doc.source}:{doc.line}: {template.describe()}: {why}; left unchanged"
-                    )
-                    continue
-            if subject.problems:
-                where = f"{doc.source}:{doc.line}: {template.describe()}"
-                report.errors.extend(f"{where}: {problem}" for problem in subject.problems)
-                continue
-            serviceaccount = serviceaccounts.get((subject.namespace, subject.serviceaccount))
-            decided = decide(pod, subject, serviceaccount, settings)
-            if serviceaccount is None and decided.outcome == SKIPPED and subject.serviceaccount != "default":
-                key = f"{subject.namespace}/{subject.serviceaccount}"
-                report.notes.append(
-                    f"{doc.source}:{doc.line}: {template.describe()}: ServiceAccount {key} is not in the "
-                    "input or --serviceaccounts; left unchanged"
-                )
-                continue
-            if decided.errors or decided.warnings:
-                where = f"{doc.source}:{doc.line}: {template.describe()}"
-                report.errors.extend(f"{where}: {error}" for error in decided.errors)
-                report.warnings.extend(f"{where}: {warning}" for warning in decided.warnings)
-            if decided.ops:
-                report.changed_templates += 1
-                rendered.ops.extend({**op, "path": template.pointer + op["path"]} for op in decided.ops)
-    if report.errors:
-        return report
-    # Stage by stage over all documents, as edit_documents does: faster than one document at a time.
-    changed = report.changed
-    edits = [(r.doc, r.ops, apply_ops(r.doc.data, r.ops)) for r in changed]
-    if edit:
-        for rendered, text in zip(changed, edit_documents(edits, report.notes), strict=True):
-            rendered.text = text
-    return report
-
-
-def _labels(pod: Mapping[str, Any]) -> Mapping[str, str]:
-    """The pod's labels for the objectSelector; wrongly typed ones count as none (the shape check says so)."""
-    metadata = pod.get("metadata")
-    labels = metadata.get("labels") if isinstance(metadata, MAPPING_TYPES) else None
-    if not isinstance(labels, MAPPING_TYPES) or not all(isinstance(v, str) for v in labels.values()):
-        return {}
-    return labels
 
 
 def _yaml_stream(report: RenderReport) -> str:

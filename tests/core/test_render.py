@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import jsonpatch
 import pytest
@@ -18,6 +19,7 @@ from tests.core.support import check_pod_rules, validate
 from webhook import yamledit
 from webhook.cli import main
 from webhook.documents import InputError, load_yaml, parse
+from webhook.rendering import RenderReport, render_documents
 from webhook.settings import CoreSettings
 from webhook.vocabulary import volume_name_for
 from webhook.workloads import pod_templates
@@ -283,14 +285,20 @@ def test_json_output_is_what_json_dumps_writes(extra: str) -> None:
 @pytest.mark.parametrize("output", ["json", "patch"])
 def test_outputs_without_text_skip_the_yaml_edit(output: str, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = render("-", "-o", output, stdin=ALL_KINDS).stdout
+    passes: list[RenderReport] = []
 
-    def no_edit(*args: object) -> str:
-        raise AssertionError("json and patch print no document text; the edit is wasted work")
+    def without_edit(*args: Any, **kwargs: Any) -> RenderReport:
+        # json and patch print no document text: the edit would be wasted work.
+        assert kwargs["edit"] is False
+        passes.append(report := render_documents(*args, **kwargs))
+        return report
 
-    monkeypatch.setattr("webhook.render.edit_documents", no_edit)
+    monkeypatch.setattr("webhook.render.render_documents", without_edit)
     result = render("-", "-o", output, stdin=ALL_KINDS)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == expected
+    (report,) = passes
+    assert report.changed and all(r.text == r.doc.raw for r in report.changed)  # ops applied, no text made
 
 
 def test_diff_output_only_adds_lines() -> None:
