@@ -31,6 +31,7 @@ from webhook.settings import CoreSettings
 from webhook.shipped_scope import SHIPPED_SCOPE
 from webhook.textdiff import unified_diff
 from webhook.vocabulary import MAPPING_TYPES
+from webhook.yamledit import line_break
 
 EXIT_DENIED = 1
 EXIT_INPUT = InputError.exit_code  # unreadable input
@@ -47,7 +48,7 @@ def _yaml_stream(report: RenderReport) -> str:
         if out and text.startswith(BOM):
             text = text[1:]
         if out and not (doc.is_json and previous is not None and previous.is_json):
-            newline = "\r\n" if "\r" in text and "\r\n" in text else "\n"  # see yamledit.splice
+            newline = line_break(text)
             if text and not out[-1].endswith("\n"):
                 out.append(newline)
             if doc.data is not None and not text.startswith("---"):

@@ -33,6 +33,12 @@ _HEAD = re.compile(
 )
 
 
+def line_break(text: str) -> str:
+    """The line break a text uses: CRLF if it has one, else LF. "\r" first: looking for one character is a
+    memchr scan, for two a slow one, and most texts have no CR at all."""
+    return "\r\n" if "\r" in text and "\r\n" in text else "\n"
+
+
 def _head(raw: str) -> int:
     """Length of the part of `raw` an edit leaves alone (see _HEAD)."""
     if not raw or raw[0] not in "\ufeff-%#":
@@ -76,7 +82,7 @@ def _splice_body(raw: str, ops: list[dict[str, Any]]) -> str:
 def _rewrite(doc: Document, ops: list[dict[str, Any]], expected: Any, notes: list[str] | None = None) -> str:
     """The text when the fast path cannot splice it: JSON as JSON, else a round trip, else a plain dump;
     CRLF line ends stay CRLF."""
-    newline = "\r\n" if "\r\n" in doc.raw else "\n"
+    newline = line_break(doc.raw)
     if doc.is_json:
         trailing = doc.raw[len(doc.raw.rstrip()) :] or newline
         lead = doc.raw[: len(doc.raw) - len(doc.raw.lstrip(BOM + " \t\r\n"))]
@@ -419,8 +425,7 @@ def splice(text: str, ops: list[dict[str, Any]]) -> str:
     # At one place: deeper lines first, and list items before new keys of the same column, so every inserted
     # line attaches to the collection it was meant for.
     inserts.sort()  # op numbers are unique: the text is never compared
-    # Inserted lines end as the document's lines do; "\r" first: one character is a memchr, two a slow scan.
-    newline = "\r\n" if "\r" in text and "\r\n" in text else "\n"
+    newline = line_break(text)  # inserted lines end as the document's lines do
     out: list[str] = []
     done = 0
     for at, *_, chunk in inserts:
