@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from webhook.decision import DEFAULT_NAMESPACE, SKIPPED, decide, subject_of
+from webhook.decision import DEFAULT_NAMESPACE, DEFAULT_SERVICEACCOUNT, SKIPPED, decide, subject_of
 from webhook.documents import Document
 from webhook.selectors import Scope
 from webhook.settings import CoreSettings
@@ -79,7 +79,11 @@ def render_documents(
                 continue
             serviceaccount = serviceaccounts.get((subject.namespace, subject.serviceaccount))
             decided = decide(pod, subject, serviceaccount, settings)
-            if serviceaccount is None and decided.outcome == SKIPPED and subject.serviceaccount != "default":
+            if (
+                serviceaccount is None
+                and decided.outcome == SKIPPED
+                and subject.serviceaccount != DEFAULT_SERVICEACCOUNT
+            ):
                 key = f"{subject.namespace}/{subject.serviceaccount}"
                 report.notes.append(
                     f"{doc.source}:{doc.line}: {template.describe()}: ServiceAccount {key} is not in the "
