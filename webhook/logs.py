@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+from webhook.compactjson import encode
+
 LOGGER_NAME = "webhook"
 decisions = logging.getLogger("webhook.decision")
 
@@ -95,7 +97,8 @@ def decision(
                 "msg": "admission",
                 **fields,
             }
-            line = _ENCODER.encode(entry) + handler.terminator
+            raw = encode(entry, ascii_only=True)
+            line = (raw.decode() if raw is not None else _ENCODER.encode(entry)) + handler.terminator
             with handler.lock:  # type: ignore[union-attr]
                 handler.stream.write(line)
                 handler.flush()
