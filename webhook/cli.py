@@ -142,10 +142,14 @@ def run() -> None:
     """
     gc.disable()
     code: object = 0
+    ending: SystemExit | None = None
     try:
         main()
     except SystemExit as exc:  # click's standalone mode always ends here
-        code = exc.code
+        # Held till os._exit: `except ... as` deletes its name at the end of the block, and with the last
+        # reference to the exception go its traceback's frames and whatever they still hold (documents).
+        ending = exc
+        code = ending.code
     if not isinstance(code, int):
         if code is not None:
             print(code, file=sys.stderr)
