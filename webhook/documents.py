@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from webhook.errors import InputError
+from webhook.exact_loader import exact_loader
 from webhook.vocabulary import MAPPING_TYPES, ServiceAccountError, ServiceAccountInfo, serviceaccount_view
 
 try:
@@ -44,7 +45,7 @@ _SEPARATOR = re.compile(r"\n---(?=[ \t\r\n]|\Z)")
 # Characters YAML does not allow in a stream (outside c-printable): C0 controls but tab, LF and CR; DEL; C1
 # controls but NEL; surrogates; U+FFFE/U+FFFF. For ASCII text (str.isascii is one fast pass) the short class.
 # Listed, not as the negated class of c-printable: that one is slow to compile, and it is compiled every run.
-_FORBIDDEN_ASCII = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FORBIDDEN_ASCII = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FORBIDDEN_ASCII_CHARS = tuple(chr(c) for c in range(128) if _FORBIDDEN_ASCII.match(chr(c)))
 # A text is looked at in slices of this size for the characters above: a slice stays in the cache for its 29
 # scans.
@@ -54,7 +55,7 @@ _SLICE = 1 << 22
 @cache
 def _forbidden() -> re.Pattern[str]:
     """The class for any text: compiled on first use, as most manifests are ASCII (start-up counts)."""
-    return re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+    return re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 # What only the exact loader reads as kubectl does. Literal text first (str.find-fast): merge keys, anchors
@@ -448,43 +449,11 @@ def _error_line(raw: str, message: str) -> int:
     return 1
 
 
-_EXACT_LOADER: Any = None
-
-
-def _exact_loader() -> Any:
-    """PyYAML's libyaml SafeLoader, refusing duplicate keys as yaml-rs and the apiserver's strict decoding do
-    (PyYAML alone keeps the last one silently). Built on first use: keeps start-up short."""
-    global _EXACT_LOADER
-    if _EXACT_LOADER is None:
-        import yaml
-
-        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-        class Loader(base):  # type: ignore[misc, valid-type]
-            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-                if isinstance(node, yaml.MappingNode):
-                    seen: set[tuple[str, str]] = set()
-                    for key, _ in node.value:
-                        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                            if (key.tag, key.value) in seen:
-                                raise yaml.constructor.ConstructorError(
-                                    "while constructing a mapping",
-                                    node.start_mark,
-                                    f"found duplicate key {key.value!r}",
-                                    key.start_mark,
-                                )
-                            seen.add((key.tag, key.value))
-                return super().construct_mapping(node, deep)
-
-        _EXACT_LOADER = Loader
-    return _EXACT_LOADER
-
-
 def _load_exact(raw: str, source: str, line: int) -> Any:
     import yaml
 
     try:
-        data = yaml.load(raw, Loader=_exact_loader())
+        data = yaml.load(raw, Loader=exact_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = line + mark.line if mark is not None else line
@@ -533,7 +502,7 @@ def _unshared(value: Any, source: str, line: int, budget: _Budget, depth: int = 
 @cache
 def _surrogate() -> re.Pattern[str]:
     """Compiled on first use: only non-ASCII strings from the exact loader or escaped JSON need it."""
-    return re.compile("[\ud800-\udfff]")
+    return re.compile(r"[\ud800-\udfff]")
 
 
 def _refuse_constant(name: str) -> None:
