@@ -181,16 +181,44 @@ def test_encode_is_the_stdlib_byte_for_byte_or_declines(value: Any) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [1e16, 1.0, float("nan"), float("inf"), {1: "a"}, 2**64, "\ud800", "\x7f", "é", ["\u2028"], ("a", 1)],
+    [
+        1e16,
+        1e-5,
+        9.9e-5,
+        1e-4,
+        -0.0,
+        1.0,
+        1.25,
+        float("nan"),
+        float("inf"),
+        {1: "a"},
+        2**64,
+        "\ud800",
+        "\x7f",
+        "é",
+        ["\u2028"],
+        ("a", 1),
+    ],
 )
 def test_encode_declines_or_agrees_where_the_libraries_part_ways(value: Any) -> None:
     for encoder, ascii_only in ((_STDLIB_PATCH, True), (_STDLIB_DUMPS, False)):
         fast = encode(value, ascii_only)
         if fast is not None:
             assert fast == _stdlib(encoder, value)
-    assert encode(1e16, False) is None and encode(float("nan"), False) is None
+    assert encode(1e-5, False) is None and encode(float("nan"), False) is None
+    assert encode({"duration_ms": 0.452}, True) == b'{"duration_ms":0.452}'  # every decision line has one
     assert encode("\x7f", True) is None and encode("é", True) is None
     assert encode("é", False) == '"é"'.encode()
+
+
+@settings(max_examples=2000, deadline=None, database=None, derandomize=True)
+@given(
+    st.floats(min_value=1e-4, max_value=1e16, exclude_max=True)
+    | st.floats(min_value=-1e16, max_value=-1e-4, exclude_min=True)
+    | st.integers(min_value=0, max_value=10**9).map(lambda n: round(n / 1000, 3))
+)
+def test_plain_floats_take_the_fast_way_and_print_as_python_does(number: float) -> None:
+    assert encode([number], True) == _STDLIB_PATCH.encode([number]).encode()
 
 
 def test_patch_response_and_log_are_the_stdlib_bytes() -> None:
