@@ -2,22 +2,21 @@
 
 parse_review reads through orjson and hands to the stdlib whenever the two could differ; encode_patch, dumps
 and the decision log line print through orjson only where the bytes are the stdlib's. Compared on
-generated data (a fixed seed) and on the inputs where the two libraries are known to part ways.
+generated data (a fixed seed) and on the inputs where the two libraries are known to part ways. The decision
+line against the formatter's: tests/server/test_contract.py.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import json
-import logging
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webhook import admission, logs
+from webhook import admission
 from webhook.admission import ReviewError
 from webhook.compactjson import encode
 from webhook.jsonwalk import DEEPER, HAS_FLOAT, OK, walk
@@ -228,42 +227,3 @@ def test_patch_response_and_log_are_the_stdlib_bytes() -> None:
     assert admission.dumps(response) == _STDLIB_DUMPS.encode(response).encode()
     floaty = [{"op": "add", "path": "/a", "value": 1e16}]
     assert base64.b64decode(admission.encode_patch(floaty)) == b'[{"op":"add","path":"/a","value":1e+16}]'
-
-
-@pytest.mark.parametrize("pod", ["web", "wéb", "a\x7fb", "line\nbreak"])
-def test_decision_line_is_what_the_formatter_writes(pod: str) -> None:
-    direct, through_records = io.StringIO(), io.StringIO()
-    logs.configure("info", direct)
-    logs.decision(
-        uid="u",
-        namespace="ns",
-        pod=pod,
-        serviceaccount="sa",
-        outcome="patched",
-        duration_ms=1.25,
-        dialects=("generic",),
-        reason="r",
-    )
-    # A filter on the decision logger takes the stdlib's way (a LogRecord through JsonFormatter).
-    logs.configure("info", through_records)
-    logs.decisions.addFilter(lambda record: True)
-    try:
-        logs.decision(
-            uid="u",
-            namespace="ns",
-            pod=pod,
-            serviceaccount="sa",
-            outcome="patched",
-            duration_ms=1.25,
-            dialects=("generic",),
-            reason="r",
-        )
-    finally:
-        logs.decisions.filters.clear()
-        logging.getLogger(logs.LOGGER_NAME).handlers.clear()
-    a, b = json.loads(direct.getvalue()), json.loads(through_records.getvalue())
-    assert set(a) == set(b)
-    a.pop("time"), b.pop("time")
-    assert a == b
-    line = direct.getvalue()
-    assert line.isascii() and line.endswith("\n") and line.count("\n") == 1
